@@ -1,0 +1,584 @@
+//! Configuration for every service, read once at start-up.
+//!
+//! Layers, each overriding the previous: built-in defaults (the embedded
+//! back ends, usable with no external service) → a TOML file →
+//! `DEVOPS_MCP__SECTION__KEY` environment variables → `--set key=value` CLI
+//! overrides. Then [`Config::validate`]. Unknown keys are reported as
+//! warnings, not errors, because config files and binaries roll back on
+//! different schedules.
+//!
+//! Nothing here reads the process environment: callers pass it in, so tests
+//! build configurations directly.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "DEVOPS_MCP__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    #[error("invalid override {0:?}: expected key=value")]
+    Override(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Allows insecure settings (auth disabled). Set by `--dev` only.
+    #[serde(skip)]
+    pub dev: bool,
+    /// Where the embedded back ends keep their files.
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub queue: QueueConfig,
+    pub blob: BlobConfig,
+    pub cache: CacheConfig,
+    pub secrets: SecretsConfig,
+    pub aws: AwsConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub services: ServicesConfig,
+    pub worker: WorkerConfig,
+    pub mcp: McpConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dev: false,
+            data_dir: PathBuf::from(".data"),
+            store: StoreConfig::default(),
+            queue: QueueConfig::default(),
+            blob: BlobConfig::default(),
+            cache: CacheConfig::default(),
+            secrets: SecretsConfig::default(),
+            aws: AwsConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            services: ServicesConfig::default(),
+            worker: WorkerConfig::default(),
+            mcp: McpConfig::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    /// `postgres://…` for production; `sqlite://…` (or empty: `<data_dir>/devops-mcp.db`) embedded.
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: String::new(), max_connections: 10, connect_timeout_secs: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    /// Durable SQLite-backed queue in the data directory.
+    Local,
+    Sqs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueConfig {
+    pub kind: QueueKind,
+    /// Queue name; its dead-letter queue is `<name>-dlq`.
+    pub name: String,
+    /// A message received this many times without acknowledgement moves to the DLQ.
+    pub max_receives: u32,
+    pub visibility_timeout_secs: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self { kind: QueueKind::Local, name: "devops-mcp-events".into(), max_receives: 5, visibility_timeout_secs: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobKind {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlobConfig {
+    pub kind: BlobKind,
+    pub bucket: String,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self { kind: BlobKind::Local, bucket: String::new() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheKind {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    pub kind: CacheKind,
+    pub url: String,
+    pub pool_size: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { kind: CacheKind::Memory, url: String::new(), pool_size: 16 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsKind {
+    /// Files in `<data_dir>/secrets`, overlaid by `DEVOPS_MCP_SECRET_<NAME>` variables.
+    File,
+    Aws,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretsConfig {
+    pub kind: SecretsKind,
+    /// Prepended to every secret name, e.g. `prod/devops-mcp/`.
+    pub prefix: String,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self { kind: SecretsKind::File, prefix: String::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AwsConfig {
+    pub region: String,
+    /// Overrides the endpoint of every AWS client (LocalStack, moto).
+    pub endpoint_url: String,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self { region: "us-east-1".into(), endpoint_url: String::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Serve without authentication. Refused unless `--dev`.
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    pub max_request_body_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_request_body_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServicesConfig {
+    pub mcp_server: ServiceConfig,
+    pub rest_api: ServiceConfig,
+    pub worker: ServiceConfig,
+    pub indexer: ServiceConfig,
+    pub pr_manager: ServiceConfig,
+    pub reviewer: ServiceConfig,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            mcp_server: ServiceConfig::on_port(8080),
+            rest_api: ServiceConfig::on_port(8081),
+            worker: ServiceConfig::on_port(8082),
+            indexer: ServiceConfig::on_port(50051),
+            pr_manager: ServiceConfig::on_port(50052),
+            reviewer: ServiceConfig::on_port(50053),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceConfig {
+    /// Address the service binds. gRPC services serve gRPC and their HTTP
+    /// health and metrics endpoints on this one port.
+    pub listen: SocketAddr,
+    /// How other services reach it; empty means `http://<listen>`.
+    pub url: String,
+}
+
+impl ServiceConfig {
+    fn on_port(port: u16) -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), url: String::new() }
+    }
+
+    pub fn url(&self) -> String {
+        if self.url.is_empty() { format!("http://{}", self.listen) } else { self.url.clone() }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self::on_port(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    /// Events handled at once.
+    pub concurrency: usize,
+    /// Long-poll wait of one receive.
+    pub receive_wait_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { concurrency: 8, receive_wait_secs: 2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct McpConfig {
+    /// Host header values `/mcp` accepts (DNS-rebinding protection). An
+    /// entry without a port matches any port.
+    pub allowed_hosts: Vec<String>,
+    /// Serve without sessions, so any replica can answer any request.
+    pub stateless: bool,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self { allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()], stateless: false }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    /// `tracing` filter directive; `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { log_format: LogFormat::Json, log_level: "info".into() }
+    }
+}
+
+/// Everything a configuration is built from, gathered by the binary.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// The process environment (or a test's stand-in); only `DEVOPS_MCP__` keys are read.
+    pub env: Vec<(String, String)>,
+    /// `key.path=value` overrides from the command line.
+    pub overrides: Vec<String>,
+    pub dev: bool,
+}
+
+/// A loaded configuration and the keys that matched no setting.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub unknown_keys: Vec<String>,
+}
+
+impl Config {
+    /// Builds and validates a configuration from its layers.
+    pub fn load(sources: &Sources) -> Result<Loaded, Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &sources.file {
+            if !path.is_file() {
+                return Err(Error::File { path: path.clone(), reason: "no such file".into() });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (key, value) in &sources.env {
+            if let Some(rest) = key.strip_prefix(ENV_PREFIX) {
+                let path = rest.split("__").map(str::to_ascii_lowercase).collect::<Vec<_>>().join(".");
+                figment = figment.merge(Serialized::global(&path, scalar(value)));
+            }
+        }
+        for item in &sources.overrides {
+            let (path, value) = item.split_once('=').ok_or_else(|| Error::Override(item.clone()))?;
+            figment = figment.merge(Serialized::global(path.trim(), scalar(value.trim())));
+        }
+        let unknown_keys = unknown_keys(&figment)?;
+        let mut config: Config = figment.extract().map_err(|err| Error::Parse(err.to_string()))?;
+        config.dev = sources.dev;
+        config.validate()?;
+        Ok(Loaded { config, unknown_keys })
+    }
+
+    /// Rejects configurations that cannot work or are insecure without `--dev`.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |msg: String| Err(Error::Invalid(msg));
+        if self.auth.disabled && !self.dev {
+            return invalid("auth.disabled = true is insecure and needs --dev".into());
+        }
+        let store_url = self.store_url();
+        if !(store_url.starts_with("postgres://")
+            || store_url.starts_with("postgresql://")
+            || store_url.starts_with("sqlite:"))
+        {
+            return invalid(format!(
+                "store.url must start with postgres:// or sqlite:, got {:?}",
+                redact_url(&store_url)
+            ));
+        }
+        if self.store.max_connections == 0 {
+            return invalid("store.max_connections must be at least 1".into());
+        }
+        if self.queue.name.is_empty() || self.queue.name.len() > 75 {
+            return invalid("queue.name must be 1-75 characters (SQS limit, leaving room for -dlq)".into());
+        }
+        if !self.queue.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return invalid("queue.name may only hold letters, digits, '-' and '_'".into());
+        }
+        if self.queue.max_receives == 0 {
+            return invalid("queue.max_receives must be at least 1".into());
+        }
+        if !(1..=43_200).contains(&self.queue.visibility_timeout_secs) {
+            return invalid("queue.visibility_timeout_secs must be between 1 and 43200".into());
+        }
+        if self.blob.kind == BlobKind::S3 && self.blob.bucket.is_empty() {
+            return invalid("blob.bucket is required when blob.kind = \"s3\"".into());
+        }
+        if self.cache.kind == CacheKind::Redis
+            && !(self.cache.url.starts_with("redis://") || self.cache.url.starts_with("rediss://"))
+        {
+            return invalid("cache.url must be a redis:// or rediss:// URL when cache.kind = \"redis\"".into());
+        }
+        if self.cache.pool_size == 0 {
+            return invalid("cache.pool_size must be at least 1".into());
+        }
+        if !self.aws.endpoint_url.is_empty() && url::Url::parse(&self.aws.endpoint_url).is_err() {
+            return invalid(format!("aws.endpoint_url is not a URL: {:?}", self.aws.endpoint_url));
+        }
+        if !(1..=256).contains(&self.worker.concurrency) {
+            return invalid("worker.concurrency must be between 1 and 256".into());
+        }
+        if !(0..=20).contains(&self.worker.receive_wait_secs) {
+            return invalid("worker.receive_wait_secs must be between 0 and 20".into());
+        }
+        if self.limits.max_request_body_bytes < 1024 {
+            return invalid("limits.max_request_body_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// The store URL, defaulting to a SQLite file in the data directory.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("devops-mcp.db").display())
+        } else {
+            self.store.url.clone()
+        }
+    }
+
+    pub fn queue_db_path(&self) -> PathBuf {
+        self.data_dir.join("queue.db")
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir.join("secrets")
+    }
+
+    /// Whether every back end is embedded, i.e. the fleet needs no external service.
+    pub fn is_embedded(&self) -> bool {
+        self.store_url().starts_with("sqlite:")
+            && self.queue.kind == QueueKind::Local
+            && self.blob.kind == BlobKind::Local
+            && self.cache.kind == CacheKind::Memory
+            && self.secrets.kind == SecretsKind::File
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// Hides the password of a URL before it is shown anywhere.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Environment and CLI values are strings; numbers and booleans are
+/// recognised so that `DEVOPS_MCP__QUEUE__MAX_RECEIVES=3` works.
+fn scalar(raw: &str) -> serde_json::Value {
+    if let Ok(b) = raw.parse::<bool>() {
+        return b.into();
+    }
+    if let Ok(n) = raw.parse::<i64>() {
+        return n.into();
+    }
+    raw.into()
+}
+
+fn unknown_keys(figment: &Figment) -> Result<Vec<String>, Error> {
+    let known = leaf_paths(&serde_json::to_value(Config::default()).map_err(|e| Error::Parse(e.to_string()))?);
+    let given: serde_json::Value = figment.extract().map_err(|err| Error::Parse(err.to_string()))?;
+    Ok(leaf_paths(&given)
+        .into_iter()
+        .filter(|path| !known.iter().any(|k| k == path || path.starts_with(&format!("{k}."))))
+        .collect())
+}
+
+fn leaf_paths(value: &serde_json::Value) -> BTreeSet<String> {
+    fn walk(value: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (key, child) in map {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    walk(child, &path, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(value, "", &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded_and_valid() {
+        let loaded = Config::load(&Sources::default()).expect("defaults load");
+        assert!(loaded.config.is_embedded());
+        assert!(loaded.unknown_keys.is_empty());
+        assert!(loaded.config.store_url().ends_with(".data/devops-mcp.db"));
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let mut file = tempfile::NamedTempFile::new().expect("tempfile");
+        writeln!(
+            file,
+            "[queue]\nmax_receives = 7\nname = \"from-file\"\n[cache]\nkind = \"redis\"\nurl = \"redis://file\""
+        )
+        .expect("write");
+        let sources = Sources {
+            file: Some(file.path().to_path_buf()),
+            env: env(&[
+                ("DEVOPS_MCP__QUEUE__NAME", "from-env"),
+                ("DEVOPS_MCP__QUEUE__MAX_RECEIVES", "3"),
+                ("PATH", "/bin"),
+            ]),
+            overrides: vec!["queue.name=from-cli".into()],
+            dev: false,
+        };
+        let config = Config::load(&sources).expect("load").config;
+        assert_eq!(config.queue.name, "from-cli");
+        assert_eq!(config.queue.max_receives, 3);
+        assert_eq!(config.cache.url, "redis://file");
+    }
+
+    #[test]
+    fn unknown_keys_warn_instead_of_failing() {
+        let sources = Sources { env: env(&[("DEVOPS_MCP__QUEUE__COLOUR", "blue")]), ..Sources::default() };
+        let loaded = Config::load(&sources).expect("load");
+        assert_eq!(loaded.unknown_keys, vec!["queue.colour".to_string()]);
+    }
+
+    #[test]
+    fn insecure_settings_need_dev() {
+        let mut sources = Sources { overrides: vec!["auth.disabled=true".into()], ..Sources::default() };
+        let err = Config::load(&sources).expect_err("refused");
+        assert!(err.to_string().contains("--dev"), "{err}");
+        sources.dev = true;
+        assert!(Config::load(&sources).expect("dev allows").config.auth.disabled);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        for (override_, needle) in [
+            ("store.url=mysql://x", "store.url"),
+            ("queue.max_receives=0", "max_receives"),
+            ("cache.kind=redis", "cache.url"),
+            ("queue.max_receives=lots", "max_receives"),
+            ("blob.kind=s3", "blob.bucket"),
+        ] {
+            let sources = Sources { overrides: vec![override_.into()], ..Sources::default() };
+            let err = Config::load(&sources).expect_err(override_);
+            assert!(err.to_string().contains(needle), "{override_}: {err}");
+        }
+        let missing = Sources { file: Some("/nonexistent.toml".into()), ..Sources::default() };
+        assert!(matches!(Config::load(&missing), Err(Error::File { .. })));
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:hunter2@db/x"), "postgres://u:redacted@db/x");
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,310 @@
+//! End to end: whole fleets of real processes on loopback, on the real back
+//! ends and on the embedded defaults.
+
+use std::time::{Duration, Instant};
+
+use devops_integration_tests::fleet::{BackendKind, Fleet, SERVICES, binary};
+use devops_integration_tests::{CuttableProxy, aws_endpoint, free_port, postgres_url, redis_url, socket_addr};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn production() -> Option<BackendKind> {
+    Some(BackendKind::Production {
+        postgres_url: postgres_url()?,
+        redis_url: redis_url()?,
+        aws_endpoint: aws_endpoint()?,
+    })
+}
+
+/// The checks every fleet must pass, however it was started.
+async fn exercise(fleet: &Fleet) {
+    fleet.wait_ready().await;
+    let client = reqwest::Client::new();
+    for service in SERVICES {
+        let health = client.get(format!("{}/healthz", fleet.http(service))).send().await.expect("healthz");
+        assert_eq!(health.status(), StatusCode::OK, "{service} /healthz");
+        let ready: Value = client
+            .get(format!("{}/readyz", fleet.http(service)))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(ready["ready"], true, "{service} /readyz: {ready}");
+    }
+    for (service, grpc_name) in [
+        ("indexer", "devops_mcp.indexer.v1.Indexer"),
+        ("pr-manager", "devops_mcp.pull_requests.v1.PullRequests"),
+        ("reviewer", "devops_mcp.reviewer.v1.Reviewer"),
+    ] {
+        let channel = tonic::transport::Endpoint::from_shared(fleet.http(service))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let status = HealthClient::new(channel)
+            .check(HealthCheckRequest { service: grpc_name.into() })
+            .await
+            .unwrap_or_else(|err| panic!("{service} gRPC health: {err}"))
+            .into_inner();
+        assert_eq!(status.status(), ServingStatus::Serving, "{service}");
+    }
+
+    // One authenticated request through rest-api.
+    let rest = fleet.http("rest-api");
+    let me: Value = client
+        .get(format!("{rest}/api/v1/tenants/current"))
+        .bearer_auth(&fleet.api_key)
+        .send()
+        .await
+        .expect("rest")
+        .json()
+        .await
+        .expect("json");
+    assert!(me["id"].is_string(), "{me}");
+    let anonymous = client.get(format!("{rest}/api/v1/tenants/current")).send().await.expect("rest");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // One authenticated request through mcp-server.
+    let identity = mcp_whoami(fleet).await;
+    assert_eq!(identity["tenant_id"], me["id"], "MCP and REST agree on the tenant");
+
+    // A tenant created over REST is provisioned by the worker, via outbox and queue.
+    let tenant: Value = client
+        .post(format!("{rest}/api/v1/tenants"))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({ "name": "provisioned" }))
+        .send()
+        .await
+        .expect("create tenant")
+        .json()
+        .await
+        .expect("json");
+    let created: Value = client
+        .post(format!("{rest}/api/v1/tenants/{}/keys", tenant["id"].as_str().expect("id")))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({ "name": "owner", "scopes": ["admin"] }))
+        .send()
+        .await
+        .expect("create key")
+        .json()
+        .await
+        .expect("json");
+    let owner_key = created["secret"].as_str().expect("secret");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let audit: Value = client
+            .get(format!("{rest}/api/v1/audit"))
+            .bearer_auth(owner_key)
+            .send()
+            .await
+            .expect("audit")
+            .json()
+            .await
+            .expect("json");
+        let actions: Vec<&str> =
+            audit["items"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+        if actions.contains(&"tenant.provisioned") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never provisioned the tenant: {audit}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Initializes an MCP session over Streamable HTTP and calls `whoami`.
+async fn mcp_whoami(fleet: &Fleet) -> Value {
+    let url = format!("{}/mcp", fleet.http("mcp-server"));
+    let client = reqwest::Client::new();
+    let post = |body: Value, session: Option<String>| {
+        let mut request = client
+            .post(&url)
+            .bearer_auth(&fleet.api_key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let unauthenticated = client.post(&url).json(&json!({})).send().await.expect("post");
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+
+    let init = post(
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "e2e", "version": "0" } } }),
+        None,
+    )
+    .await
+    .expect("initialize");
+    assert_eq!(init.status(), StatusCode::OK);
+    let session = init.headers().get("mcp-session-id").map(|v| v.to_str().expect("ascii").to_owned());
+    let init = jsonrpc_result(&init.text().await.expect("body"));
+    assert_eq!(init["serverInfo"]["name"], "devops-mcp");
+    post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }), session.clone())
+        .await
+        .expect("initialized");
+    let call = post(
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }),
+        session,
+    )
+    .await
+    .expect("tools/call");
+    let result = jsonrpc_result(&call.text().await.expect("body"));
+    let text = result["content"][0]["text"].as_str().expect("text content");
+    serde_json::from_str(text).expect("identity json")
+}
+
+/// The `result` of a JSON-RPC response sent as plain JSON or as SSE events.
+fn jsonrpc_result(body: &str) -> Value {
+    let messages: Vec<Value> = if body.trim_start().starts_with('{') {
+        vec![serde_json::from_str(body).expect("json")]
+    } else {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect()
+    };
+    messages.into_iter().find_map(|m| m.get("result").cloned()).unwrap_or_else(|| panic!("no result in {body}"))
+}
+
+#[tokio::test]
+async fn e2e_six_processes_on_production_backends() {
+    let Some(backends) = production() else { return };
+    let mut fleet = Fleet::new(backends).await;
+    fleet.start_separate().await;
+    exercise(&fleet).await;
+    fleet.terminate().await;
+}
+
+#[tokio::test]
+async fn e2e_up_on_embedded_defaults() {
+    let mut fleet = Fleet::new(BackendKind::Embedded).await;
+    fleet.start_up().await;
+    exercise(&fleet).await;
+    fleet.terminate().await;
+}
+
+#[tokio::test]
+async fn e2e_up_on_production_backends() {
+    let Some(backends) = production() else { return };
+    let mut fleet = Fleet::new(backends).await;
+    fleet.start_up().await;
+    exercise(&fleet).await;
+    fleet.terminate().await;
+}
+
+/// Readiness follows PostgreSQL and Redis going away and coming back,
+/// without a restart.
+#[tokio::test]
+async fn e2e_readiness_follows_dependencies() {
+    let (Some(pg), Some(redis)) = (postgres_url(), redis_url()) else { return };
+    let database = devops_integration_tests::fresh_postgres_database(&pg).await;
+    let pg_proxy = CuttableProxy::start(socket_addr(&database)).await;
+    let redis_proxy = CuttableProxy::start(socket_addr(&redis)).await;
+    let mut proxied_db = url::Url::parse(&database).expect("url");
+    proxied_db.set_port(Some(pg_proxy.addr.port())).expect("port");
+    let port = free_port();
+    let args = [
+        format!("store.url={proxied_db}"),
+        "store.connect_timeout_secs=1".into(),
+        "cache.kind=redis".into(),
+        format!("cache.url=redis://{}", redis_proxy.addr),
+        format!("services.mcp_server.listen=127.0.0.1:{port}"),
+    ];
+    let run = |program: &str, extra: &[&str]| {
+        let mut command = tokio::process::Command::new(binary(program));
+        for arg in &args {
+            command.arg("--set").arg(arg);
+        }
+        command.args(extra).env("RUST_LOG", "error").kill_on_drop(true);
+        command
+    };
+    assert!(run("devops-mcp", &["migrate"]).status().await.expect("migrate").success());
+    let mut server = run("mcp-server", &[]).spawn().expect("spawn");
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let client = reqwest::Client::new();
+    let wait_for = |want: StatusCode| {
+        let client = client.clone();
+        let readyz = readyz.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let got = client.get(&readyz).timeout(Duration::from_secs(5)).send().await.map(|r| r.status());
+                if got.as_ref().ok() == Some(&want) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "readyz never became {want}: {got:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(StatusCode::OK).await;
+    redis_proxy.cut();
+    wait_for(StatusCode::SERVICE_UNAVAILABLE).await;
+    redis_proxy.restore();
+    wait_for(StatusCode::OK).await;
+    pg_proxy.cut();
+    wait_for(StatusCode::SERVICE_UNAVAILABLE).await;
+    pg_proxy.restore();
+    wait_for(StatusCode::OK).await;
+    let health = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK, "liveness never depended on them");
+    let pid = server.id().expect("pid").to_string();
+    tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    let exit =
+        tokio::time::timeout(Duration::from_secs(10), server.wait()).await.expect("exit within 10s").expect("wait");
+    assert!(exit.success(), "{exit}");
+}
+
+/// Start-up failures are clear and use sysexits codes, with no panic.
+#[tokio::test]
+async fn e2e_bad_config_and_missing_dependencies_fail_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = format!("data_dir={}", dir.path().display());
+    let cases: [(&str, Vec<&str>, i32, &str); 5] = [
+        ("rest-api", vec!["--set", "queue.max_receives=0"], 64, "max_receives"),
+        ("worker", vec!["--set", "auth.disabled=true"], 64, "--dev"),
+        ("indexer", vec!["--config", "/nonexistent/devops-mcp.toml"], 64, "no such file"),
+        (
+            "mcp-server",
+            vec!["--set", "cache.kind=redis", "--set", "cache.url=redis://127.0.0.1:9"],
+            69,
+            "redis unavailable",
+        ),
+        (
+            "worker",
+            vec!["--set", "queue.kind=sqs", "--set", "aws.endpoint_url=http://127.0.0.1:9"],
+            69,
+            "sqs unavailable",
+        ),
+    ];
+    assert!(
+        tokio::process::Command::new(binary("devops-mcp"))
+            .args(["--set", &data, "migrate"])
+            .status()
+            .await
+            .expect("migrate")
+            .success()
+    );
+    for (program, args, code, needle) in cases {
+        let output = tokio::process::Command::new(binary(program))
+            .args(["--set", &data])
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("RUST_LOG", "off")
+            .output()
+            .await
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{program} {args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{program} {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{program} {args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary. Each adapter suite runs the same checks
+//! against the embedded implementation and the production one on its real
+//! server; the end-to-end tests start whole fleets of real processes.
+
+mod blob;
+mod cache;
+mod e2e;
+mod queue;
+mod rest;
+mod secrets;
+mod store;
+mod worker;

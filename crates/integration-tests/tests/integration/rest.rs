@@ -1,0 +1,244 @@
+//! The REST API served in-process on a real socket: authentication, scopes,
+//! tenant isolation and bad input.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use devops_models::{ApiKeySecret, Scope, TenantId};
+use devops_store::Store;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub struct TestApi {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApi {
+    pub async fn start() -> TestApi {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = devops_integration_tests::sqlite_store(dir.path()).await;
+        let router = devops_rest_api::app(
+            devops_rest_api::AppState { store: store.clone() },
+            devops_runtime::ops::Readiness::default(),
+            &devops_config::Config {
+                limits: devops_config::LimitsConfig { max_request_body_bytes: 64 * 1024 },
+                ..devops_config::Config::default()
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        TestApi { base, store, client: reqwest::Client::new(), _dir: dir }
+    }
+
+    pub async fn key(&self, tenant: TenantId, scopes: Vec<Scope>) -> String {
+        let (secret, record) = ApiKeySecret::generate("test", scopes, None);
+        self.store.create_api_key(tenant, &record).await.expect("create key");
+        secret.expose().to_owned()
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn every_bad_credential_gets_401_with_a_stable_code() {
+    let api = TestApi::start().await;
+    let tenant = api.store.create_tenant("acme").await.expect("tenant");
+
+    let response = api.client.get(format!("{}/api/v1/tenants/current", api.base)).send().await.expect("send");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("www-authenticate").is_some_and(|v| v.to_str().unwrap_or("").starts_with("Bearer")));
+    assert_eq!(code(&response.json().await.expect("json")), "unauthenticated");
+
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some("garbage"), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_api_key"));
+
+    let (forged, _) = ApiKeySecret::generate("forged", vec![Scope::Read], None);
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(forged.expose()), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_api_key"));
+
+    let (expired, record) = ApiKeySecret::generate("old", vec![Scope::Read], Some(Utc::now() - Duration::minutes(1)));
+    api.store.create_api_key(tenant.id, &record).await.expect("create");
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(expired.expose()), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "expired_api_key"));
+
+    let valid = api.key(tenant.id, vec![Scope::Read]).await;
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&valid), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "acme");
+}
+
+#[tokio::test]
+async fn keys_are_created_once_used_and_revoked() {
+    let api = TestApi::start().await;
+    let tenant = api.store.create_tenant("acme").await.expect("tenant");
+    let admin = api.key(tenant.id, vec![Scope::Admin]).await;
+
+    let (status, created) = api
+        .call(reqwest::Method::POST, "/api/v1/keys", Some(&admin), Some(json!({ "name": "ci", "scopes": ["read"] })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    let key_id = created["key"]["id"].as_str().expect("id").to_owned();
+    assert!(secret.starts_with(created["key"]["prefix"].as_str().expect("prefix")));
+
+    let (status, listed) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(listed.to_string().find(&secret).is_none(), "secrets are never listed");
+
+    let (status, _) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&secret), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&secret), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "read cannot list keys");
+
+    let (status, revoked) =
+        api.call(reqwest::Method::DELETE, &format!("/api/v1/keys/{key_id}"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&secret), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "revoked_api_key"));
+
+    let (_, audit) = api.call(reqwest::Method::GET, "/api/v1/audit", Some(&admin), None).await;
+    let actions: Vec<&str> =
+        audit["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["api_key.revoke", "api_key.create"]);
+}
+
+#[tokio::test]
+async fn scopes_cannot_be_escalated() {
+    let api = TestApi::start().await;
+    let tenant = api.store.create_tenant("acme").await.expect("tenant");
+    let admin = api.key(tenant.id, vec![Scope::Admin]).await;
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            Some(&admin),
+            Some(json!({ "name": "x", "scopes": ["platform:admin"] })),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, body) =
+        api.call(reqwest::Method::POST, "/api/v1/tenants", Some(&admin), Some(json!({ "name": "other" }))).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "tenants need platform:admin");
+}
+
+#[tokio::test]
+async fn tenants_cannot_see_each_other() {
+    let api = TestApi::start().await;
+    let a = api.store.create_tenant("tenant-a").await.expect("a");
+    let b = api.store.create_tenant("tenant-b").await.expect("b");
+    let a_admin = api.key(a.id, vec![Scope::Admin]).await;
+    let b_admin = api.key(b.id, vec![Scope::Admin]).await;
+    let (_, b_keys) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&b_admin), None).await;
+    let b_key_id = b_keys["items"][0]["id"].as_str().expect("b key").to_owned();
+
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/api/v1/keys/{b_key_id}")),
+        (reqwest::Method::DELETE, format!("/api/v1/keys/{b_key_id}")),
+        (reqwest::Method::GET, format!("/api/v1/tenants/{}", b.id)),
+    ] {
+        let (status, body) = api.call(method.clone(), &path, Some(&a_admin), None).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
+    }
+    let (_, a_keys) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&a_admin), None).await;
+    assert_eq!(a_keys["items"].as_array().expect("items").len(), 1);
+    let (status, _) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&b_admin), None).await;
+    assert_eq!(status, StatusCode::OK, "b's key still works: a's revoke did nothing");
+
+    let platform = api.key(a.id, vec![Scope::PlatformAdmin]).await;
+    let (status, body) =
+        api.call(reqwest::Method::GET, &format!("/api/v1/tenants/{}", b.id), Some(&platform), None).await;
+    assert_eq!((status, body["name"].as_str()), (StatusCode::OK, Some("tenant-b")));
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors() {
+    let api = TestApi::start().await;
+    let tenant = api.store.create_tenant("acme").await.expect("tenant");
+    let platform = api.key(tenant.id, vec![Scope::PlatformAdmin]).await;
+    let post = |body: reqwest::Body, content_type: &'static str| {
+        api.client
+            .post(format!("{}/api/v1/tenants", api.base))
+            .bearer_auth(&platform)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases: [(reqwest::Body, &str, StatusCode, &str); 5] = [
+        ("{not json".into(), "application/json", StatusCode::BAD_REQUEST, "malformed_json"),
+        (r#"{"name": 5}"#.into(), "application/json", StatusCode::BAD_REQUEST, "invalid_argument"),
+        (r#"{"name": "Bad Name"}"#.into(), "application/json", StatusCode::BAD_REQUEST, "invalid_argument"),
+        (r#"{"name": "x"}"#.into(), "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (
+            format!(r#"{{"name": "{}"}}"#, "a".repeat(100_000)).into(),
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ];
+    for (body, content_type, expected_status, expected_code) in cases {
+        let response = post(body, content_type).await.expect("send");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json error body");
+        assert_eq!((status, code(&body)), (expected_status, expected_code), "{body}");
+    }
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/keys/not-a-uuid", Some(&platform), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_argument"));
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/keys?limit=0", Some(&platform), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_argument"));
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/nothing-here", Some(&platform), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = api.call(reqwest::Method::PUT, "/api/v1/keys", Some(&platform), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    let (status, body) =
+        api.call(reqwest::Method::POST, "/api/v1/tenants", Some(&platform), Some(json!({ "name": "acme" }))).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"));
+    assert_eq!(
+        api.store.list_tenants(devops_store::Page::first(10)).await.expect("list").len(),
+        1,
+        "nothing half-made"
+    );
+}
+
+#[tokio::test]
+async fn docs_and_health_are_open_and_the_api_is_described() {
+    let api = TestApi::start().await;
+    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
+        let response = api.client.get(format!("{}{path}", api.base)).send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let (_, doc) = api.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for path in ["/api/v1/tenants", "/api/v1/keys", "/api/v1/keys/{key_id}", "/api/v1/audit"] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+    let metrics =
+        api.client.get(format!("{}/metrics", api.base)).send().await.expect("send").text().await.expect("text");
+    assert!(metrics.contains("http_requests_total"), "requests are counted");
+}

@@ -1,0 +1,12 @@
+//! The domain of DevOps MCP (design.md §4), free of any transport or storage
+//! concern. A type lives here once a second crate needs it.
+
+pub mod api_key;
+pub mod audit;
+pub mod event;
+pub mod tenant;
+
+pub use api_key::{ApiKey, ApiKeySecret, NewApiKey, ParsedApiKey, Principal, Scope};
+pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
+pub use event::{EventEnvelope, TraceContext};
+pub use tenant::{Tenant, TenantId};

@@ -1,0 +1,112 @@
+//! rest-api: HTTP/JSON for programs at `/api/v1`, described by an OpenAPI 3
+//! document generated from this code (`/api/v1/openapi.json`, Swagger UI at
+//! `/api/v1/docs`). Every `/api/v1` route but the documentation is
+//! authenticated and scoped to the caller's tenant.
+
+mod keys;
+mod tenants;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use devops_config::Config;
+use devops_errors::ErrorBody;
+use devops_models::{AuditOutcome, NewAuditEntry, Principal};
+use devops_runtime::auth::{self, Authenticator};
+use devops_runtime::{Backend, ServiceContext, http, ops, outbox};
+use devops_store::Store;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub const NAME: &str = "rest-api";
+/// The queue carries the outbox's events; secrets hold provider credential keys.
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue, Backend::Secrets];
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+impl AppState {
+    /// Records a state-changing call. Argument values never go in `detail`.
+    async fn audit(&self, principal: &Principal, action: &str, target: String, started: Instant, ok: bool) {
+        let entry = NewAuditEntry {
+            actor_key_id: Some(principal.key_id),
+            action: action.to_owned(),
+            target: Some(target),
+            outcome: if ok { AuditOutcome::Success } else { AuditOutcome::Failure },
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            detail: serde_json::Value::Object(Default::default()),
+        };
+        if let Err(err) = self.store.append_audit(principal.tenant_id, &entry).await {
+            tracing::error!(error = %err, action, "cannot write audit entry");
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "DevOps MCP REST API", description = "Tenants, API keys and everything an agent platform administers."),
+    paths(
+        tenants::create_tenant,
+        tenants::list_tenants,
+        tenants::current_tenant,
+        tenants::get_tenant,
+        tenants::create_tenant_key,
+        keys::create_key,
+        keys::list_keys,
+        keys::get_key,
+        keys::revoke_key,
+        keys::list_audit,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+    tags((name = "tenants"), (name = "keys"), (name = "audit"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("dmcp_<key id>_<secret>")
+                    .description(Some("An API key created with `devops-mcp key create` or POST /api/v1/keys."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The router, without I/O of its own: tests serve it directly.
+pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Router {
+    let authenticator = Authenticator::new(state.store.clone(), &config.auth);
+    let api = Router::new()
+        .merge(tenants::routes())
+        .merge(keys::routes())
+        .route_layer(from_fn_with_state(authenticator, auth::require_auth))
+        .with_state(state);
+    let docs = SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", ApiDoc::openapi());
+    let router = Router::new().merge(api).merge(docs).merge(ops::router(readiness));
+    http::with_common_layers(router, NAME, config.limits.max_request_body_bytes)
+}
+
+pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
+    let store = ctx.backends.store()?;
+    let relay = tokio::spawn(outbox::run_relay(store.clone(), ctx.backends.queue()?, ctx.shutdown.clone()));
+    let router = app(AppState { store }, ctx.backends.readiness(), &ctx.config);
+    let listener = http::bind(ctx.config.services.rest_api.listen).await?;
+    let served = http::serve(listener, router, ctx.shutdown.clone()).await;
+    ctx.shutdown.cancel();
+    let _ = relay.await;
+    served
+}

@@ -1,0 +1,144 @@
+//! Authentication of API keys, for every HTTP surface but the operational
+//! endpoints. The resolved [`Principal`] rides in the request extensions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use devops_errors::{ApiError, ErrorCode};
+use devops_models::{ParsedApiKey, Principal, Scope};
+use devops_store::Store;
+
+/// Last-use timestamps are written at most this often per key, so
+/// authentication stays a single indexed read.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Name of the tenant `devops-mcp up` creates on first run; with
+/// `auth.disabled` (only allowed with `--dev`) anonymous requests act as its
+/// platform administrator.
+pub const DEV_TENANT: &str = "default";
+
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    anonymous_is_dev_admin: bool,
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<dyn Store>, auth: &devops_config::AuthConfig) -> Self {
+        Self { store, anonymous_is_dev_admin: auth.disabled }
+    }
+
+    async fn dev_principal(&self) -> Result<Principal, ApiError> {
+        let tenant = self.store.find_tenant_by_name(DEV_TENANT).await.map_err(|err| ApiError::from_coded(&err))?;
+        let tenant = tenant.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTenant,
+                format!("auth is disabled but tenant '{DEV_TENANT}' does not exist"),
+            )
+        })?;
+        Ok(Principal { tenant_id: tenant.id, key_id: uuid::Uuid::nil(), scopes: vec![Scope::PlatformAdmin] })
+    }
+
+    /// Resolves a bearer token to its principal. The messages say what is
+    /// wrong without saying whether a key id exists.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Principal, ApiError> {
+        if token.is_none() && self.anonymous_is_dev_admin {
+            return self.dev_principal().await;
+        }
+        let token = token.ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthenticated, "missing credentials: send 'Authorization: Bearer <api key>'")
+        })?;
+        let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "the API key is not valid");
+        let parsed = ParsedApiKey::parse(token).ok_or_else(invalid)?;
+        let credential = self.store.find_api_key_for_auth(&parsed.key_id).await.map_err(|err| {
+            tracing::error!(error = %err, "api key lookup failed");
+            ApiError::from_coded(&err)
+        })?;
+        let credential = credential.filter(|c| parsed.matches_hash(&c.hash)).ok_or_else(invalid)?;
+        let key = credential.key;
+        let now = Utc::now();
+        if key.is_revoked() {
+            return Err(ApiError::new(ErrorCode::RevokedApiKey, "the API key has been revoked"));
+        }
+        if key.is_expired(now) {
+            return Err(ApiError::new(ErrorCode::ExpiredApiKey, "the API key has expired"));
+        }
+        let stale = key.last_used_at.is_none_or(|at| (now - at).to_std().unwrap_or_default() >= TOUCH_INTERVAL);
+        if stale {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(err) = store.touch_api_key(key.tenant_id, key.id, now).await {
+                    tracing::warn!(error = %err, "cannot record api key use");
+                }
+            });
+        }
+        Ok(Principal { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes })
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Middleware: authenticates the request or answers 401 with a JSON error
+/// and a `WWW-Authenticate` challenge.
+pub async fn require_auth(State(auth): State<Authenticator>, mut request: Request, next: Next) -> Response {
+    match auth.authenticate(bearer_token(request.headers())).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(err) => unauthorized(err),
+    }
+}
+
+pub fn unauthorized(err: ApiError) -> Response {
+    let challenge = if err.code == ErrorCode::Unavailable {
+        None
+    } else {
+        Some(format!("Bearer realm=\"devops-mcp\", error=\"invalid_token\", error_description=\"{}\"", err.code))
+    };
+    let mut response = err.into_response();
+    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Fails with 403 unless the principal holds `needed`.
+pub fn require_scope(principal: &Principal, needed: Scope) -> Result<(), ApiError> {
+    if principal.has(needed) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::Forbidden, format!("this operation needs the '{needed}' scope")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_extracted() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  abc "));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer_token(&headers), None);
+    }
+}

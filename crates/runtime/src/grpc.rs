@@ -1,0 +1,62 @@
+//! gRPC services share their port with `/healthz`, `/readyz` and `/metrics`:
+//! tonic's routes become an axum router, served over HTTP/1.1 and h2c alike.
+//! Every gRPC server also answers `grpc.health.v1` and server reflection.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use tonic::server::NamedService;
+
+use crate::{Error, Result};
+
+/// Routes for `service`, plus health (reporting it serving) and reflection
+/// over `descriptors`.
+pub async fn router<S>(service: S, descriptors: &'static [u8]) -> Result<Router>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<S>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(descriptors)
+        .build_v1()
+        .map_err(|err| Error::Serve(std::io::Error::other(err)))?;
+    Ok(tonic::service::Routes::new(health).add_service(reflection).add_service(service).into_axum_router())
+}
+
+/// Serves a gRPC service and the operational endpoints on `listen` until shutdown.
+pub async fn serve<S>(
+    ctx: &crate::ServiceContext,
+    listen: std::net::SocketAddr,
+    service: S,
+    descriptors: &'static [u8],
+) -> Result<()>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let app = router(service, descriptors).await?.merge(crate::ops::router(ctx.backends.readiness()));
+    let listener = crate::http::bind(listen).await?;
+    crate::http::serve(listener, app, ctx.shutdown.clone()).await
+}
+
+/// Parses the tenant id every request carries, as the edge conversion to
+/// the domain type.
+pub fn tenant_id(raw: &str) -> Result<devops_models::TenantId, tonic::Status> {
+    raw.parse().map(devops_models::TenantId).map_err(|_| {
+        devops_errors::ApiError::new(devops_errors::ErrorCode::InvalidArgument, "tenant_id must be a UUID").into()
+    })
+}

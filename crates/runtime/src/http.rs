@@ -1,0 +1,151 @@
+//! HTTP plumbing shared by the services: JSON extraction with coded errors,
+//! common layers, request metrics and graceful serving.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use devops_errors::{ApiError, ErrorCode};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::{Error, Result};
+
+/// After a shutdown signal, in-flight requests get this long to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+
+pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+
+/// `Json` whose rejections become our coded errors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(AppJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let code = match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidArgument,
+        _ => ErrorCode::MalformedJson,
+    };
+    ApiError::new(code, rejection.body_text())
+}
+
+/// Layers every public router gets: body limit, JSON 404/405, panic
+/// containment and per-route metrics.
+pub fn with_common_layers(router: Router, service: &'static str, max_body_bytes: usize) -> Router {
+    devops_telemetry::prometheus();
+    router
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| ApiError::new(ErrorCode::Internal, "internal error").into_response()))
+        .layer(middleware::from_fn(move |req, next| record_metrics(service, req, next)))
+}
+
+async fn record_metrics(service: &'static str, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [
+        ("service", service.to_owned()),
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })
+}
+
+/// Serves until `shutdown` fires, then drains for at most [`DRAIN_TIMEOUT`].
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> Result<()> {
+    let addr = listener.local_addr().map_err(Error::Serve)?;
+    tracing::info!(%addr, "listening");
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = server => result.map_err(Error::Serve),
+        () = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            tracing::warn!(%addr, "connections still open after the drain timeout; closing");
+            Ok(())
+        }
+    }
+}
+
+/// Turns a library error into the caller's view, logging it here, where it
+/// is handled, when it is the server's fault.
+pub fn api_error<E: devops_errors::HasErrorCode>(err: E) -> ApiError {
+    let code = err.code();
+    if code.spec().http.is_server_error() {
+        tracing::error!(error = %err, %code, "request failed");
+    }
+    ApiError::from_coded(&err)
+}
+
+/// `Query` whose rejections become our coded errors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for AppQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| AppQuery(value))
+            .map_err(|rejection| ApiError::new(ErrorCode::InvalidArgument, rejection.body_text()))
+    }
+}
+
+/// `Path` whose rejections become our coded errors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for AppPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| AppPath(value))
+            .map_err(|rejection| ApiError::new(ErrorCode::InvalidArgument, rejection.body_text()))
+    }
+}

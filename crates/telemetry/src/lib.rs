@@ -1,0 +1,127 @@
+//! Logs, traces and metrics for every service.
+//!
+//! - Logs are JSON lines (or text for a terminal), filtered by `RUST_LOG` or
+//!   the configured level.
+//! - Traces go out over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set;
+//!   the W3C trace-context propagator is installed either way, so context
+//!   flows across HTTP, gRPC and queue hops.
+//! - Metrics go to one process-wide Prometheus recorder, rendered by each
+//!   service's `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use devops_config::{LogFormat, TelemetryConfig};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid log filter {0:?}")]
+    Filter(String),
+    #[error("cannot start the OTLP exporter: {0}")]
+    Otlp(String),
+    #[error("a global subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// The environment variables telemetry honours, passed in by the binary.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryEnv {
+    pub rust_log: Option<String>,
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryEnv {
+    pub fn from_vars(vars: &[(String, String)]) -> Self {
+        let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+        Self { rust_log: get("RUST_LOG"), otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT") }
+    }
+}
+
+/// Flushes pending spans when dropped; keep it alive for the process's life.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    tracer_provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.tracer_provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs logging, tracing and the metrics recorder for `service`.
+pub fn init(service: &str, config: &TelemetryConfig, env: &TelemetryEnv) -> Result<TelemetryGuard, Error> {
+    let directive = env.rust_log.clone().unwrap_or_else(|| config.log_level.clone());
+    let filter = EnvFilter::try_new(&directive).map_err(|_| Error::Filter(directive.clone()))?;
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let tracer_provider = match &env.otlp_endpoint {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()
+                .map_err(|e| Error::Otlp(e.to_string()))?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(Resource::builder().with_service_name(service.to_owned()).build())
+                .build();
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            Some(provider)
+        }
+        None => None,
+    };
+    let otel_layer = tracer_provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned())));
+
+    let (json, text) = match config.log_format {
+        LogFormat::Json => {
+            (Some(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false)), None)
+        }
+        LogFormat::Text => (None, Some(tracing_subscriber::fmt::layer())),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .with(text)
+        .with(otel_layer)
+        .try_init()
+        .map_err(|_| Error::AlreadyInstalled)?;
+    prometheus();
+    Ok(TelemetryGuard { tracer_provider })
+}
+
+/// The process-wide Prometheus recorder, installed on first use. Services in
+/// one process (`devops-mcp up`, tests) share it.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a test harness); ours
+        // still renders what is recorded through it.
+        let _ = metrics::set_global_recorder(recorder);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let upkeep = handle.clone();
+            runtime.spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    upkeep.run_upkeep();
+                }
+            });
+        }
+        handle
+    })
+}

@@ -1,0 +1,272 @@
+//! The worker: consumes events from the queue and dispatches them to their
+//! handlers, with idempotency, retries with backoff, visibility extension
+//! for long jobs and a dead-letter queue for poison.
+//!
+//! Per message:
+//! 1. A body that is not an event envelope, or an event type nobody
+//!    handles, is dead-lettered at once: retrying cannot fix it.
+//! 2. An event whose idempotency key was already processed is acknowledged
+//!    without effect.
+//! 3. While the handler runs, a heartbeat extends the message's visibility.
+//! 4. Success records the key as processed, then acknowledges. A retry-safe
+//!    failure hides the message for an exponential backoff with jitter; any
+//!    other failure dead-letters it. The queue itself dead-letters a message
+//!    after `max_receives` receipts, so nothing retries forever and nothing
+//!    is dropped.
+
+mod handlers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use devops_adapters::queue::{Queue, ReceivedMessage};
+use devops_errors::ErrorCode;
+use devops_models::EventEnvelope;
+use devops_runtime::{Backend, ServiceContext, http, ops};
+use devops_store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use handlers::TenantCreated;
+
+pub const NAME: &str = "worker";
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue];
+
+pub const EVENTS_TOTAL: &str = "worker_events_total";
+pub const EVENT_DURATION_SECONDS: &str = "worker_event_duration_seconds";
+
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// A handler's failure, with the code that decides retry or dead letter.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct HandlerError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl HandlerError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl<E: devops_errors::HasErrorCode> From<E> for HandlerError {
+    fn from(err: E) -> Self {
+        Self::new(err.code(), err.to_string())
+    }
+}
+
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError>;
+}
+
+/// Event type → handler.
+#[derive(Clone, Default)]
+pub struct Handlers(HashMap<&'static str, Arc<dyn Handler>>);
+
+impl Handlers {
+    pub fn with(mut self, event_type: &'static str, handler: impl Handler) -> Self {
+        self.0.insert(event_type, Arc::new(handler));
+        self
+    }
+
+    /// The handlers of this build.
+    pub fn standard(store: Arc<dyn Store>) -> Self {
+        Handlers::default().with("tenant.created", TenantCreated::new(store))
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Duplicate,
+    Retried,
+    DeadLettered,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Processed => "processed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Retried => "retried",
+            Outcome::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Consumer {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub handlers: Handlers,
+    pub visibility_timeout: Duration,
+}
+
+impl Consumer {
+    /// Handles one received message to its end.
+    pub async fn process(&self, message: ReceivedMessage) -> devops_runtime::Result<Outcome> {
+        let started = Instant::now();
+        let outcome = self.dispatch(&message).await?;
+        let event_type = message.envelope().map(|e| e.event_type).unwrap_or_else(|_| "malformed".to_owned());
+        let labels = [("event_type", event_type), ("outcome", outcome.as_str().to_owned())];
+        metrics::counter!(EVENTS_TOTAL, &labels).increment(1);
+        metrics::histogram!(EVENT_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+        Ok(outcome)
+    }
+
+    async fn dispatch(&self, message: &ReceivedMessage) -> devops_runtime::Result<Outcome> {
+        let event = match message.envelope() {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(message_id = %message.message_id, error = %err, "malformed event; dead-lettering");
+                self.queue.dead_letter(message).await?;
+                return Ok(Outcome::DeadLettered);
+            }
+        };
+        let span = tracing::info_span!("worker.event", event_type = %event.event_type, event_id = %event.id, tenant = %event.tenant_id);
+        let _entered = span.enter();
+        if self.store.is_processed(event.tenant_id, &event.idempotency_key).await? {
+            self.queue.ack(&message.receipt).await?;
+            return Ok(Outcome::Duplicate);
+        }
+        let Some(handler) = self.handlers.0.get(event.event_type.as_str()).cloned() else {
+            tracing::warn!(event_type = %event.event_type, "no handler for event type; dead-lettering");
+            self.queue.dead_letter(message).await?;
+            return Ok(Outcome::DeadLettered);
+        };
+        let result = self.with_heartbeat(message, handler.handle(&event)).await;
+        match result {
+            Ok(()) => {
+                self.store.mark_processed(event.tenant_id, &event.idempotency_key, &event.event_type).await?;
+                self.queue.ack(&message.receipt).await?;
+                Ok(Outcome::Processed)
+            }
+            Err(err) if err.code.retry_safe() => {
+                let delay = backoff(message.receive_count);
+                tracing::warn!(error = %err, attempt = message.receive_count, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+                self.queue.extend_visibility(&message.receipt, delay).await?;
+                Ok(Outcome::Retried)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "handler failed permanently; dead-lettering");
+                self.queue.dead_letter(message).await?;
+                Ok(Outcome::DeadLettered)
+            }
+        }
+    }
+
+    /// Runs `work` while extending the message's visibility every half timeout.
+    async fn with_heartbeat<T>(&self, message: &ReceivedMessage, work: impl Future<Output = T>) -> T {
+        let period = self.visibility_timeout / 2;
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(period).await;
+                if let Err(err) = self.queue.extend_visibility(&message.receipt, self.visibility_timeout).await {
+                    tracing::warn!(error = %err, "cannot extend visibility");
+                }
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            never = heartbeat => never,
+        }
+    }
+
+    /// Receives and processes until shutdown, at most `concurrency` at once,
+    /// then waits for in-flight messages up to the drain timeout. Messages
+    /// still running then are not acknowledged and will be redelivered.
+    pub async fn run(&self, concurrency: usize, wait: Duration, shutdown: CancellationToken) {
+        let mut in_flight = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            let capacity = concurrency.saturating_sub(in_flight.len());
+            if capacity == 0 {
+                in_flight.join_next().await;
+                continue;
+            }
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = self.queue.receive(u32::try_from(capacity.min(10)).unwrap_or(10), wait) => received,
+            };
+            match received {
+                Ok(messages) => {
+                    for message in messages {
+                        let consumer = self.clone();
+                        in_flight.spawn(async move {
+                            if let Err(err) = consumer.process(message).await {
+                                tracing::warn!(error = %err, "message left for redelivery");
+                            }
+                        });
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "receive failed; backing off");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+            while in_flight.try_join_next().is_some() {}
+        }
+        let drained =
+            tokio::time::timeout(http::DRAIN_TIMEOUT, async { while in_flight.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                abandoned = in_flight.len(),
+                "in-flight events abandoned at shutdown; they will be redelivered"
+            );
+            in_flight.abort_all();
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: a random delay up to
+/// `BACKOFF_BASE * 2^(attempt-1)`, capped.
+pub fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(BACKOFF_MAX);
+    let jitter = uuid::Uuid::new_v4().as_u128() % (ceiling.as_millis().max(1));
+    Duration::from_millis(u64::try_from(jitter).unwrap_or(0)).max(Duration::from_millis(100))
+}
+
+pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
+    let store = ctx.backends.store()?;
+    let consumer = Consumer {
+        handlers: Handlers::standard(store.clone()),
+        store,
+        queue: ctx.backends.queue()?,
+        visibility_timeout: Duration::from_secs(ctx.config.queue.visibility_timeout_secs),
+    };
+    let listener = http::bind(ctx.config.services.worker.listen).await?;
+    let ops = http::serve(listener, ops::router(ctx.backends.readiness()), ctx.shutdown.clone());
+    let consume = consumer.run(
+        ctx.config.worker.concurrency,
+        Duration::from_secs(ctx.config.worker.receive_wait_secs),
+        ctx.shutdown.clone(),
+    );
+    let (served, ()) = tokio::join!(ops, consume);
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..40 {
+            let delay = backoff(attempt);
+            assert!(delay >= Duration::from_millis(100));
+            assert!(delay <= BACKOFF_MAX);
+        }
+        let ceiling = |attempt| BACKOFF_BASE.saturating_mul(1u32 << (attempt - 1));
+        assert!((0..50).all(|_| backoff(1) <= ceiling(1)));
+        assert!((0..50).all(|_| backoff(3) <= ceiling(3)));
+    }
+}

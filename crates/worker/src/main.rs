@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    devops_runtime::service_main(devops_worker::NAME, devops_worker::NEEDS, devops_worker::run)
+}

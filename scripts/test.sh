@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make test`: start the real back ends on loopback, lint, run the whole test
+# suite against them, fuzz the REST API with schemathesis, and stop what was
+# started, whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+bash scripts/test-services.sh install
+trap 'bash scripts/test-services.sh stop >/dev/null 2>&1 || true' EXIT
+bash scripts/test-services.sh start >/dev/null
+# shellcheck disable=SC1091
+source .test-services/env
+# Under make test a missing service fails its tests instead of skipping them.
+export DEVOPS_MCP_REQUIRE_SERVICES=1
+
+make lint
+cargo nextest run --workspace --profile ci --no-fail-fast
+bash scripts/schemathesis.sh
+echo "make test finished in $(( $(date +%s) - started ))s"
