@@ -8,7 +8,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use devops_models::{
     ApiKey, AuditEntry, AuditOutcome, EventEnvelope, NewApiKey, NewAuditEntry, Scope, Tenant, TenantId,
 };
@@ -168,7 +168,9 @@ macro_rules! impl_store {
             #[tracing::instrument(name = "store.create_tenant", skip_all)]
             async fn create_tenant(&self, name: &str) -> Result<Tenant> {
                 devops_models::tenant::validate_tenant_name(name).map_err(Error::Invalid)?;
-                let tenant = Tenant { id: TenantId::new(), name: name.to_owned(), created_at: Utc::now() };
+                // PostgreSQL keeps microseconds; round so the value returned equals the one stored.
+                let created_at = Utc::now().trunc_subsecs(6);
+                let tenant = Tenant { id: TenantId::new(), name: name.to_owned(), created_at };
                 let event = EventEnvelope::new(
                     "tenant.created",
                     tenant.id,
