@@ -15,6 +15,8 @@ source .test-services/env
 export DEVOPS_MCP_REQUIRE_SERVICES=1
 
 make lint
+# The end-to-end tests start the real binaries, so build them first.
+cargo build --workspace --bins
 cargo nextest run --workspace --profile ci --no-fail-fast
 bash scripts/schemathesis.sh
 echo "make test finished in $(( $(date +%s) - started ))s"

@@ -2,9 +2,9 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use devops_errors::{ApiError, ErrorCode};
 use devops_models::{ApiKey, ApiKeySecret, AuditEntry, Principal, Scope, TenantId};
 use devops_runtime::auth::require_scope;
@@ -19,19 +19,24 @@ use crate::tenants::PageParams;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/keys", get(list_keys).post(create_key))
-        .route("/api/v1/keys/{key_id}", get(get_key).delete(revoke_key))
+        .route("/api/v1/keys/{key_id}", get(get_key))
+        .route("/api/v1/keys/{key_id}/revoke", post(revoke_key))
         .route("/api/v1/audit", get(list_audit))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateKeyRequest {
-    /// What the key is for, e.g. `ci-bot`.
-    #[schema(example = "ci-bot")]
+    /// What the key is for, e.g. `ci-bot`. Control characters are removed
+    /// and surrounding whitespace trimmed.
+    #[schema(example = "ci-bot", min_length = 1, max_length = 100, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: String,
     /// At least one; none may exceed the caller's own.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
-    /// When the key stops working; omit for a key that does not expire.
-    pub expires_at: Option<DateTime<Utc>>,
+    /// Days until the key stops working; omit for a key that does not expire.
+    #[schema(minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,6 +53,7 @@ pub struct KeyList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// At most this many entries, newest first (1-200, default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -59,6 +65,17 @@ pub struct AuditList {
     pub items: Vec<AuditEntry>,
 }
 
+/// JSON Schema counts `7.0` as an integer; serde does not, so accept any
+/// number without a fractional part.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<f64>::deserialize(deserializer)? else { return Ok(None) };
+    if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
+        Ok(Some(number as u32))
+    } else {
+        Err(serde::de::Error::custom(format!("expected a whole number of days, got {number}")))
+    }
+}
+
 /// Validates a key request against the caller and stores the new key.
 pub(crate) async fn mint_key(
     state: &AppState,
@@ -67,22 +84,28 @@ pub(crate) async fn mint_key(
     request: CreateKeyRequest,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let invalid = |msg: &str| ApiError::new(ErrorCode::InvalidArgument, msg);
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(invalid("name must be 1-100 printable characters"));
+    let printable: String = request.name.chars().filter(|c| !c.is_control()).collect();
+    let name = printable.trim();
+    if name.is_empty() || request.name.chars().count() > 100 {
+        return Err(invalid("name must be 1-100 characters with at least one printable one"));
     }
-    if request.scopes.is_empty() {
+    let mut scopes = request.scopes;
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
         return Err(invalid("scopes must name at least one scope"));
     }
-    if request.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Err(invalid("expires_at must be in the future"));
-    }
+    let expires_at = match request.expires_in_days {
+        Some(days @ 1..=3650) => Some(Utc::now() + chrono::Duration::days(i64::from(days))),
+        Some(_) => return Err(invalid("expires_in_days must be between 1 and 3650")),
+        None => None,
+    };
     let ceiling = principal.max_scope();
-    if request.scopes.iter().any(|s| ceiling.is_none_or(|max| !max.grants(*s))) {
+    if scopes.iter().any(|s| ceiling.is_none_or(|max| !max.grants(*s))) {
         return Err(ApiError::new(ErrorCode::Forbidden, "a key cannot be given a scope its creator lacks"));
     }
     let started = Instant::now();
-    let (secret, record) = ApiKeySecret::generate(name, request.scopes, request.expires_at);
+    let (secret, record) = ApiKeySecret::generate(name, scopes, expires_at);
     let result = state.store.create_api_key(tenant, &record).await;
     state.audit(principal, "api_key.create", format!("api_key:{}", record.id), started, result.is_ok()).await;
     let key = result.map_err(api_error)?;
@@ -156,9 +179,10 @@ pub async fn get_key(
     Ok(Json(state.store.get_api_key(principal.tenant_id, key_id).await.map_err(api_error)?))
 }
 
-/// Revoke an API key of the caller's tenant. Revoking twice is harmless.
+/// Revoke an API key of the caller's tenant. The key stays listed, for the
+/// audit trail; revoking twice is harmless.
 #[utoipa::path(
-    delete, path = "/api/v1/keys/{key_id}", tag = "keys",
+    post, path = "/api/v1/keys/{key_id}/revoke", tag = "keys",
     params(("key_id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 200, description = "The revoked key", body = ApiKey),
@@ -166,6 +190,7 @@ pub async fn get_key(
         (status = 401, description = "Not authenticated", body = devops_errors::ErrorBody),
         (status = 403, description = "Needs admin", body = devops_errors::ErrorBody),
         (status = 404, description = "No such key", body = devops_errors::ErrorBody),
+        (status = 409, description = "The key tried to revoke itself", body = devops_errors::ErrorBody),
     )
 )]
 pub async fn revoke_key(
@@ -174,6 +199,10 @@ pub async fn revoke_key(
     AppPath(key_id): AppPath<Uuid>,
 ) -> Result<Json<ApiKey>, ApiError> {
     require_scope(&principal, Scope::Admin)?;
+    if key_id == principal.key_id {
+        // Revoking the key in use could lock the tenant out; another admin key must do it.
+        return Err(ApiError::new(ErrorCode::Conflict, "a key cannot revoke itself; use another admin key"));
+    }
     let started = Instant::now();
     let result = state.store.revoke_api_key(principal.tenant_id, key_id, Utc::now()).await;
     state.audit(&principal, "api_key.revoke", format!("api_key:{key_id}"), started, result.is_ok()).await;

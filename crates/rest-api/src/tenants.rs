@@ -26,12 +26,13 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateTenantRequest {
-    /// 1-63 characters of a-z, 0-9, '-' and '_'.
-    #[schema(example = "acme")]
+    /// 1-63 characters of a-z, 0-9, '-' and '_', not starting or ending with '-'.
+    #[schema(example = "acme", min_length = 1, max_length = 63, pattern = r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Return items after this id (the previous page's `next_after`).
     pub after: Option<Uuid>,

@@ -116,11 +116,17 @@ async fn keys_are_created_once_used_and_revoked() {
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "read cannot list keys");
 
     let (status, revoked) =
-        api.call(reqwest::Method::DELETE, &format!("/api/v1/keys/{key_id}"), Some(&admin), None).await;
+        api.call(reqwest::Method::POST, &format!("/api/v1/keys/{key_id}/revoke"), Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(revoked["revoked_at"].is_string());
     let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&secret), None).await;
     assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "revoked_api_key"));
+
+    let (_, admin_keys) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&admin), None).await;
+    let admin_id = admin_keys["items"][0]["id"].as_str().expect("admin key id").to_owned();
+    let (status, body) =
+        api.call(reqwest::Method::POST, &format!("/api/v1/keys/{admin_id}/revoke"), Some(&admin), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"), "a key cannot lock its tenant out");
 
     let (_, audit) = api.call(reqwest::Method::GET, "/api/v1/audit", Some(&admin), None).await;
     let actions: Vec<&str> =
@@ -159,7 +165,7 @@ async fn tenants_cannot_see_each_other() {
 
     for (method, path) in [
         (reqwest::Method::GET, format!("/api/v1/keys/{b_key_id}")),
-        (reqwest::Method::DELETE, format!("/api/v1/keys/{b_key_id}")),
+        (reqwest::Method::POST, format!("/api/v1/keys/{b_key_id}/revoke")),
         (reqwest::Method::GET, format!("/api/v1/tenants/{}", b.id)),
     ] {
         let (status, body) = api.call(method.clone(), &path, Some(&a_admin), None).await;
