@@ -17,6 +17,8 @@ export DEVOPS_MCP_REQUIRE_SERVICES=1
 make lint
 # The end-to-end tests start the real binaries, so build them first.
 cargo build --workspace --bins
-cargo nextest run --workspace --profile ci --no-fail-fast
+cargo nextest run --workspace --profile ci --no-fail-fast 2>&1 | tee .test-services/nextest.log
 bash scripts/schemathesis.sh
 echo "make test finished in $(( $(date +%s) - started ))s"
+# Repeat the test runner's verdict last, where CI reads it.
+grep -E '^ +Summary ' .test-services/nextest.log | tail -n1

@@ -134,7 +134,11 @@ pub async fn key(config: &Config, command: KeyCommand) -> Result<()> {
         }
         KeyCommand::Revoke { tenant, id } => {
             let tenant = resolve_tenant(store.as_ref(), &tenant).await?;
-            print_json(&store.revoke_api_key(tenant.id, id, Utc::now()).await?);
+            let key = store.revoke_api_key(tenant.id, id, Utc::now()).await?;
+            // Evict it from a shared (Redis) cache; an in-process one expires it soon.
+            let cache = devops_runtime::Backends::connect(config, &[devops_runtime::Backend::Cache], &[]).await?;
+            cache.cache()?.delete(&devops_runtime::auth::cache_key(&key.prefix)).await?;
+            print_json(&key);
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::request::Parts;
 use axum::middleware::from_fn_with_state;
+use devops_adapters::cache::Cache;
 use devops_config::Config;
 use devops_models::Principal;
 use devops_runtime::auth::{self, Authenticator};
@@ -23,6 +24,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub const NAME: &str = "mcp-server";
+/// The cache holds authenticated keys.
 pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Cache];
 
 /// The MCP server handler: one per session (or per request when stateless).
@@ -81,7 +83,13 @@ impl ServerHandler for DevopsMcp {
 }
 
 /// The router: `/mcp` behind authentication, plus the operational endpoints.
-pub fn app(store: Arc<dyn Store>, readiness: ops::Readiness, config: &Config, shutdown: CancellationToken) -> Router {
+pub fn app(
+    store: Arc<dyn Store>,
+    cache: Arc<dyn Cache>,
+    readiness: ops::Readiness,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Router {
     let (mcp, max_body_bytes) = (&config.mcp, config.limits.max_request_body_bytes);
     let http_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!mcp.stateless)
@@ -97,12 +105,13 @@ pub fn app(store: Arc<dyn Store>, readiness: ops::Readiness, config: &Config, sh
     );
     let mcp_routes = Router::new()
         .nest_service("/mcp", service)
-        .layer(from_fn_with_state(Authenticator::new(store, &config.auth), auth::require_auth));
+        .layer(from_fn_with_state(Authenticator::new(store, cache, &config.auth), auth::require_auth));
     http::with_common_layers(Router::new().merge(mcp_routes).merge(ops::router(readiness)), NAME, max_body_bytes)
 }
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
-    let router = app(ctx.backends.store()?, ctx.backends.readiness(), &ctx.config, ctx.shutdown.clone());
+    let router =
+        app(ctx.backends.store()?, ctx.backends.cache()?, ctx.backends.readiness(), &ctx.config, ctx.shutdown.clone());
     let listener = http::bind(ctx.config.services.mcp_server.listen).await?;
     http::serve(listener, router, ctx.shutdown.clone()).await
 }

@@ -167,6 +167,11 @@ impl ParsedApiKey {
         well_formed.then(|| ParsedApiKey { key_id: key_id.to_owned(), token: token.to_owned() })
     }
 
+    /// The public part of the token, `dmcp_<key id>`.
+    pub fn prefix(&self) -> String {
+        format!("{TOKEN_PREFIX}_{}", self.key_id)
+    }
+
     /// Constant-time comparison against a stored hash.
     pub fn matches_hash(&self, stored_hash: &str) -> bool {
         hash_token(&self.token).as_bytes().ct_eq(stored_hash.as_bytes()).into()

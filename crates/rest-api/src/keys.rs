@@ -206,7 +206,12 @@ pub async fn revoke_key(
     let started = Instant::now();
     let result = state.store.revoke_api_key(principal.tenant_id, key_id, Utc::now()).await;
     state.audit(&principal, "api_key.revoke", format!("api_key:{key_id}"), started, result.is_ok()).await;
-    Ok(Json(result.map_err(api_error)?))
+    let key = result.map_err(api_error)?;
+    if let Err(err) = state.cache.delete(&devops_runtime::auth::cache_key(&key.prefix)).await {
+        // The entry expires by itself; the revocation is already stored.
+        tracing::warn!(error = %err, "cannot evict revoked key from the cache");
+    }
+    Ok(Json(key))
 }
 
 /// The caller's tenant's audit log, newest first.

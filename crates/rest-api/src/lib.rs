@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
+use devops_adapters::cache::Cache;
 use devops_config::Config;
 use devops_errors::ErrorBody;
 use devops_models::{AuditOutcome, NewAuditEntry, Principal};
@@ -22,12 +23,15 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 pub const NAME: &str = "rest-api";
-/// The queue carries the outbox's events; secrets hold provider credential keys.
-pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue, Backend::Secrets];
+/// The queue carries the outbox's events; the cache holds authenticated keys;
+/// secrets hold provider credential keys.
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue, Backend::Cache, Backend::Secrets];
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Holds authenticated keys; revoking a key evicts it.
+    pub cache: Arc<dyn Cache>,
 }
 
 impl AppState {
@@ -89,7 +93,7 @@ impl Modify for BearerAuth {
 
 /// The router, without I/O of its own: tests serve it directly.
 pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Router {
-    let authenticator = Authenticator::new(state.store.clone(), &config.auth);
+    let authenticator = Authenticator::new(state.store.clone(), state.cache.clone(), &config.auth);
     let api = Router::new()
         .merge(tenants::routes())
         .merge(keys::routes())
@@ -103,7 +107,7 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let relay = tokio::spawn(outbox::run_relay(store.clone(), ctx.backends.queue()?, ctx.shutdown.clone()));
-    let router = app(AppState { store }, ctx.backends.readiness(), &ctx.config);
+    let router = app(AppState { store, cache: ctx.backends.cache()? }, ctx.backends.readiness(), &ctx.config);
     let listener = http::bind(ctx.config.services.rest_api.listen).await?;
     let served = http::serve(listener, router, ctx.shutdown.clone()).await;
     ctx.shutdown.cancel();

@@ -9,13 +9,23 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use devops_adapters::cache::Cache;
 use devops_errors::{ApiError, ErrorCode};
 use devops_models::{ParsedApiKey, Principal, Scope};
-use devops_store::Store;
+use devops_store::{ApiKeyCredential, Store};
 
 /// Last-use timestamps are written at most this often per key, so
 /// authentication stays a single indexed read.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a looked-up key is served from the cache. Revocation through the
+/// REST API evicts at once; through the CLI with an in-process cache it takes
+/// effect within this time.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// The cache entry of the key with this public prefix.
+pub fn cache_key(prefix: &str) -> String {
+    format!("api-key:{prefix}")
+}
 
 /// Name of the tenant `devops-mcp up` creates on first run; with
 /// `auth.disabled` (only allowed with `--dev`) anonymous requests act as its
@@ -25,12 +35,38 @@ pub const DEV_TENANT: &str = "default";
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn Store>,
+    cache: Arc<dyn Cache>,
     anonymous_is_dev_admin: bool,
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn Store>, auth: &devops_config::AuthConfig) -> Self {
-        Self { store, anonymous_is_dev_admin: auth.disabled }
+    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, auth: &devops_config::AuthConfig) -> Self {
+        Self { store, cache, anonymous_is_dev_admin: auth.disabled }
+    }
+
+    /// The key's record, from the cache or the store. A cache failure only
+    /// costs a store read.
+    async fn credential(&self, parsed: &ParsedApiKey) -> Result<Option<ApiKeyCredential>, ApiError> {
+        let cache_key = cache_key(&parsed.prefix());
+        match self.cache.get(&cache_key).await {
+            Ok(Some(bytes)) => {
+                if let Ok(credential) = serde_json::from_slice(&bytes) {
+                    return Ok(Some(credential));
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "auth cache unavailable; reading the store"),
+        }
+        let credential = self.store.find_api_key_for_auth(&parsed.key_id).await.map_err(|err| {
+            tracing::error!(error = %err, "api key lookup failed");
+            ApiError::from_coded(&err)
+        })?;
+        if let Some(bytes) = credential.as_ref().and_then(|found| serde_json::to_vec(found).ok())
+            && let Err(err) = self.cache.set(&cache_key, &bytes, CACHE_TTL).await
+        {
+            tracing::warn!(error = %err, "cannot cache api key");
+        }
+        Ok(credential)
     }
 
     async fn dev_principal(&self) -> Result<Principal, ApiError> {
@@ -55,10 +91,7 @@ impl Authenticator {
         })?;
         let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "the API key is not valid");
         let parsed = ParsedApiKey::parse(token).ok_or_else(invalid)?;
-        let credential = self.store.find_api_key_for_auth(&parsed.key_id).await.map_err(|err| {
-            tracing::error!(error = %err, "api key lookup failed");
-            ApiError::from_coded(&err)
-        })?;
+        let credential = self.credential(&parsed).await?;
         let credential = credential.filter(|c| parsed.matches_hash(&c.hash)).ok_or_else(invalid)?;
         let key = credential.key;
         let now = Utc::now();

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use devops_config::{Config, Sources};
+use devops_config::{Config, Sources, TelemetryConfig};
 use devops_errors::HasErrorCode;
 use devops_telemetry::TelemetryEnv;
 use tokio_util::sync::CancellationToken;
@@ -73,6 +73,27 @@ where
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    let telemetry = config.telemetry.clone();
+    run_to_exit(name, &telemetry, &env.clone(), unknown_keys, async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let backends = Backends::connect(&config, needs, &env).await?;
+        if let Some(store) = &backends.store {
+            store.check_schema().await?;
+        }
+        run(ServiceContext { config: Arc::new(config), backends, shutdown }).await
+    })
+}
+
+/// Builds the async runtime, starts telemetry, runs `body` and turns its
+/// outcome into the process's exit code (see [`crate::Error::exit_code`]).
+pub fn run_to_exit(
+    name: &str,
+    telemetry: &TelemetryConfig,
+    env: &[(String, String)],
+    unknown_keys: Vec<String>,
+    body: impl Future<Output = Result<()>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -81,7 +102,7 @@ where
         }
     };
     runtime.block_on(async move {
-        let _telemetry = match devops_telemetry::init(name, &config.telemetry, &TelemetryEnv::from_vars(&env)) {
+        let _telemetry = match devops_telemetry::init(name, telemetry, &TelemetryEnv::from_vars(env)) {
             Ok(guard) => guard,
             Err(err) => {
                 eprintln!("{name}: {err}");
@@ -91,17 +112,7 @@ where
         for key in unknown_keys {
             tracing::warn!(key, "unknown configuration key ignored");
         }
-        let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
-        let result = async {
-            let backends = Backends::connect(&config, needs, &env).await?;
-            if let Some(store) = &backends.store {
-                store.check_schema().await?;
-            }
-            run(ServiceContext { config: Arc::new(config), backends, shutdown }).await
-        }
-        .await;
-        match result {
+        match body.await {
             Ok(()) => {
                 tracing::info!(service = name, "stopped");
                 ExitCode::SUCCESS

@@ -9,19 +9,38 @@ use tonic::server::NamedService;
 
 use crate::{Error, Result};
 
-/// Routes for `service`, plus health (reporting it serving) and reflection
-/// over `descriptors`.
-pub async fn router<S>(service: S, descriptors: &'static [u8]) -> Result<Router>
-where
-    S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
-        + NamedService
+/// A generated tonic server, ready to be routed.
+pub trait GrpcService:
+    tower::Service<
+        http::Request<tonic::body::Body>,
+        Error = Infallible,
+        Response: axum::response::IntoResponse,
+        Future: Send + 'static,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcService for S where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Error = Infallible,
+            Response: axum::response::IntoResponse,
+            Future: Send + 'static,
+        > + NamedService
         + Clone
         + Send
         + Sync
-        + 'static,
-    S::Response: axum::response::IntoResponse,
-    S::Future: Send + 'static,
+        + 'static
 {
+}
+
+/// Routes for `service`, plus health (reporting it serving) and reflection
+/// over `descriptors`.
+pub async fn router<S: GrpcService>(service: S, descriptors: &'static [u8]) -> Result<Router> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<S>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -32,22 +51,12 @@ where
 }
 
 /// Serves a gRPC service and the operational endpoints on `listen` until shutdown.
-pub async fn serve<S>(
+pub async fn serve<S: GrpcService>(
     ctx: &crate::ServiceContext,
     listen: std::net::SocketAddr,
     service: S,
     descriptors: &'static [u8],
-) -> Result<()>
-where
-    S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
-        + NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Response: axum::response::IntoResponse,
-    S::Future: Send + 'static,
-{
+) -> Result<()> {
     let app = router(service, descriptors).await?.merge(crate::ops::router(ctx.backends.readiness()));
     let listener = crate::http::bind(listen).await?;
     crate::http::serve(listener, app, ctx.shutdown.clone()).await

@@ -74,7 +74,7 @@ impl From<sqlx::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A key as the authenticator needs it: the public record plus its hash.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ApiKeyCredential {
     pub key: ApiKey,
     pub hash: String,

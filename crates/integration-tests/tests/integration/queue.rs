@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use devops_adapters::queue::{Queue, QueueSettings, SqliteQueue, SqsQueue};
-use devops_integration_tests::{aws_endpoint, moto_sdk_config, unique};
+use devops_integration_tests::{moto_sdk_config, unique};
 use devops_models::{EventEnvelope, TenantId};
 
 const VISIBILITY: Duration = Duration::from_secs(1);
@@ -146,7 +146,6 @@ async fn poison_can_be_dead_lettered_at_once(queue: Arc<dyn Queue>) {
 
 #[tokio::test]
 async fn sqs_start_fails_clearly_when_unreachable() {
-    let _ = aws_endpoint;
     let client = aws_sdk_sqs::Client::new(&moto_sdk_config("http://127.0.0.1:9").await);
     let err = match SqsQueue::open(client, settings(2)).await {
         Ok(_) => panic!("no SQS listens on port 9"),

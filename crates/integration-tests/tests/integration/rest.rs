@@ -21,7 +21,10 @@ impl TestApi {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
         let router = devops_rest_api::app(
-            devops_rest_api::AppState { store: store.clone() },
+            devops_rest_api::AppState {
+                store: store.clone(),
+                cache: std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
+            },
             devops_runtime::ops::Readiness::default(),
             &devops_config::Config {
                 limits: devops_config::LimitsConfig { max_request_body_bytes: 64 * 1024 },
