@@ -43,8 +43,12 @@ impl<S> GrpcService for S where
 pub async fn router<S: GrpcService>(service: S, descriptors: &'static [u8]) -> Result<Router> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<S>().await;
+    // Reflection describes what this server answers, not every contract in the set.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(descriptors)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(S::NAME)
+        .with_service_name("grpc.health.v1.Health")
         .build_v1()
         .map_err(|err| Error::Serve(std::io::Error::other(err)))?;
     Ok(tonic::service::Routes::new(health).add_service(reflection).add_service(service).into_axum_router())

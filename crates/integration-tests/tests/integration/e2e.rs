@@ -53,6 +53,7 @@ async fn exercise(fleet: &Fleet) {
             .into_inner();
         assert_eq!(status.status(), ServingStatus::Serving, "{service}");
     }
+    grpc_edges(fleet).await;
 
     // One authenticated request through rest-api.
     let rest = fleet.http("rest-api");
@@ -114,6 +115,47 @@ async fn exercise(fleet: &Fleet) {
         assert!(Instant::now() < deadline, "the worker never provisioned the tenant: {audit}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Reflection lists the service, and a malformed request is refused at the
+/// edge with our error code.
+async fn grpc_edges(fleet: &Fleet) {
+    use devops_proto::indexer::v1::SearchRequest;
+    use devops_proto::indexer::v1::indexer_client::IndexerClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let channel = tonic::transport::Endpoint::from_shared(fleet.http("indexer"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = responses.message().await.expect("reflection answer").expect("one message");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.iter().any(|n| n == "devops_mcp.indexer.v1.Indexer"), "{names:?}");
+    assert!(names.iter().any(|n| n == "grpc.health.v1.Health"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("Reviewer")), "only what this server answers: {names:?}");
+
+    let refused = IndexerClient::new(channel)
+        .search(SearchRequest { tenant_id: "not-a-uuid".into(), query: "x".into(), ..Default::default() })
+        .await
+        .expect_err("bad tenant id");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(devops_errors::ApiError::from(&refused).code, devops_errors::ErrorCode::InvalidArgument);
 }
 
 /// Initializes an MCP session over Streamable HTTP and calls `whoami`.
