@@ -17,7 +17,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use devops_errors::{ErrorCode, HasErrorCode};
-use devops_models::{ApiKey, AuditEntry, EventEnvelope, NewApiKey, NewAuditEntry, Tenant, TenantId};
+use devops_models::{
+    ApiKey, AppendOutcome, AuditEntry, Context, ContextItem, ContextUpdate, EventEnvelope, NewApiKey, NewAuditEntry,
+    NewContext, NewContextItem, Tenant, TenantId,
+};
 use uuid::Uuid;
 
 pub use sql::{PostgresStore, SqliteStore};
@@ -139,6 +142,34 @@ pub trait Store: Send + Sync + 'static {
     /// Oldest unpublished events across tenants (the relay's view).
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxRecord>>;
     async fn mark_outbox_published(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+
+    // Contexts.
+    async fn create_context(&self, tenant: TenantId, context: &NewContext) -> Result<Context>;
+    async fn get_context(&self, tenant: TenantId, id: Uuid) -> Result<Context>;
+    async fn list_contexts(&self, tenant: TenantId, page: Page) -> Result<Vec<Context>>;
+    async fn update_context(&self, tenant: TenantId, id: Uuid, update: &ContextUpdate) -> Result<Context>;
+    /// Deletes the context and its items; returns the blob keys the caller must delete.
+    async fn delete_context(&self, tenant: TenantId, id: Uuid) -> Result<Vec<String>>;
+    /// Appends items atomically, applying the context's trim policy.
+    async fn append_context_items(&self, tenant: TenantId, id: Uuid, items: &[NewContextItem])
+    -> Result<AppendOutcome>;
+    /// Items with `seq` greater than `after_seq`, in order.
+    async fn list_context_items(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<ContextItem>>;
+    /// Items whose text contains `query` (case-insensitive), newest first,
+    /// in one context or all of the tenant's.
+    async fn search_context_items(
+        &self,
+        tenant: TenantId,
+        context: Option<Uuid>,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<ContextItem>>;
 
     // Idempotency.
     /// Records that `key` had its effect. Returns false if it already had.

@@ -10,7 +10,8 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use devops_models::{
-    ApiKey, AuditEntry, AuditOutcome, EventEnvelope, NewApiKey, NewAuditEntry, Scope, Tenant, TenantId,
+    ApiKey, AppendOutcome, AuditEntry, AuditOutcome, Context, ContextItem, ContextUpdate, EventEnvelope, NewApiKey,
+    NewAuditEntry, NewContext, NewContextItem, Scope, Tenant, TenantId, TrimPolicy,
 };
 use sqlx::Row;
 use sqlx::migrate::Migrator;
@@ -25,6 +26,9 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 const API_KEY_COLUMNS: &str = "id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at";
+const CONTEXT_COLUMNS: &str =
+    "id, tenant_id, name, description, max_tokens, trim_policy, token_count, item_count, created_at, updated_at";
+const ITEM_COLUMNS: &str = "id, context_id, seq, role, content, blob_key, byte_len, token_count, created_at";
 const AUDIT_COLUMNS: &str = "id, tenant_id, actor_key_id, action, target, outcome, duration_ms, detail, at";
 
 /// PostgreSQL with pgvector: the production store.
@@ -89,6 +93,36 @@ fn parse_scopes(raw: Vec<String>) -> Result<Vec<Scope>> {
     raw.iter().map(|s| Scope::from_str(s).map_err(Error::Corrupt)).collect()
 }
 
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+fn parse<T: FromStr<Err = String>>(raw: &str) -> Result<T> {
+    raw.parse().map_err(Error::Corrupt)
+}
+
+/// `%`, `_` and `\` are literal in a search.
+fn like_pattern(query: &str) -> String {
+    let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn validate_context_fields(name: Option<&str>, max_tokens: Option<u64>) -> Result<()> {
+    if let Some(name) = name {
+        if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid("context name must be 1-200 printable characters".into()));
+        }
+    }
+    if max_tokens.is_some_and(|max| !(1..=10_000_000).contains(&max)) {
+        return Err(Error::Invalid("max_tokens must be between 1 and 10000000".into()));
+    }
+    Ok(())
+}
+
 fn parse_outcome(raw: &str) -> Result<AuditOutcome> {
     AuditOutcome::parse(raw).ok_or_else(|| Error::Corrupt(format!("unknown audit outcome {raw:?}")))
 }
@@ -116,6 +150,37 @@ macro_rules! impl_store {
                     expires_at: row.try_get("expires_at")?,
                     revoked_at: row.try_get("revoked_at")?,
                     last_used_at: row.try_get("last_used_at")?,
+                })
+            }
+
+            fn context_from(row: &$row) -> Result<Context> {
+                let policy: String = row.try_get("trim_policy")?;
+                Ok(Context {
+                    id: row.try_get("id")?,
+                    tenant_id: TenantId(row.try_get("tenant_id")?),
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    max_tokens: to_u64(row.try_get("max_tokens")?),
+                    trim_policy: parse(&policy)?,
+                    token_count: to_u64(row.try_get("token_count")?),
+                    item_count: to_u64(row.try_get("item_count")?),
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn item_from(row: &$row) -> Result<ContextItem> {
+                let role: String = row.try_get("role")?;
+                Ok(ContextItem {
+                    id: row.try_get("id")?,
+                    context_id: row.try_get("context_id")?,
+                    seq: to_u64(row.try_get("seq")?),
+                    role: parse(&role)?,
+                    content: row.try_get("content")?,
+                    blob_key: row.try_get("blob_key")?,
+                    byte_len: to_u64(row.try_get("byte_len")?),
+                    token_count: to_u64(row.try_get("token_count")?),
+                    created_at: row.try_get("created_at")?,
                 })
             }
 
@@ -383,6 +448,256 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(name = "store.create_context", skip_all, fields(tenant = %tenant))]
+            async fn create_context(&self, tenant: TenantId, context: &NewContext) -> Result<Context> {
+                validate_context_fields(Some(&context.name), Some(context.max_tokens))?;
+                let now = Utc::now();
+                let sql = format!(
+                    "INSERT INTO contexts (id, tenant_id, name, description, max_tokens, trim_policy, created_at, updated_at) \
+                     SELECT $1, id, $3, $4, $5, $6, $7, $7 FROM tenants WHERE id = $2 RETURNING {CONTEXT_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(Uuid::now_v7())
+                    .bind(tenant.0)
+                    .bind(&context.name)
+                    .bind(&context.description)
+                    .bind(to_i64(context.max_tokens))
+                    .bind(context.trim_policy.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|err| match Error::from(err) {
+                        Error::Conflict(_) => Error::Conflict(format!("a context named {:?} already exists", context.name)),
+                        other => other,
+                    })?
+                    .ok_or(Error::NotFound("tenant"))?;
+                Self::context_from(&row)
+            }
+
+            async fn get_context(&self, tenant: TenantId, id: Uuid) -> Result<Context> {
+                let sql = format!("SELECT {CONTEXT_COLUMNS} FROM contexts WHERE tenant_id = $1 AND id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(Error::NotFound("context"))?;
+                Self::context_from(&row)
+            }
+
+            async fn list_contexts(&self, tenant: TenantId, page: Page) -> Result<Vec<Context>> {
+                let sql = format!(
+                    "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) \
+                     ORDER BY id LIMIT $3"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(page.after)
+                    .bind(page.clamped_limit())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::context_from).collect()
+            }
+
+            async fn update_context(&self, tenant: TenantId, id: Uuid, update: &ContextUpdate) -> Result<Context> {
+                validate_context_fields(update.name.as_deref(), update.max_tokens)?;
+                let sql = format!(
+                    "UPDATE contexts SET name = COALESCE($3, name), description = COALESCE($4, description), \
+                         max_tokens = COALESCE($5, max_tokens), trim_policy = COALESCE($6, trim_policy), updated_at = $7 \
+                     WHERE tenant_id = $1 AND id = $2 AND token_count <= COALESCE($5, max_tokens) \
+                     RETURNING {CONTEXT_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(id)
+                    .bind(&update.name)
+                    .bind(&update.description)
+                    .bind(update.max_tokens.map(to_i64))
+                    .bind(update.trim_policy.map(|p| p.as_str()))
+                    .bind(Utc::now())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|err| match Error::from(err) {
+                        Error::Conflict(_) => Error::Conflict("a context with that name already exists".into()),
+                        other => other,
+                    })?;
+                match row {
+                    Some(row) => Self::context_from(&row),
+                    // Tell a missing context from a budget below what it holds.
+                    None => {
+                        let context = self.get_context(tenant, id).await?;
+                        Err(Error::Invalid(format!(
+                            "max_tokens cannot go below the {} tokens the context holds",
+                            context.token_count
+                        )))
+                    }
+                }
+            }
+
+            async fn delete_context(&self, tenant: TenantId, id: Uuid) -> Result<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                let blobs: Vec<String> = sqlx::query_scalar(
+                    "SELECT blob_key FROM context_items WHERE tenant_id = $1 AND context_id = $2 AND blob_key IS NOT NULL",
+                )
+                .bind(tenant.0)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let deleted = sqlx::query("DELETE FROM contexts WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(Error::NotFound("context"));
+                }
+                tx.commit().await?;
+                Ok(blobs)
+            }
+
+            #[tracing::instrument(name = "store.append_context_items", skip_all, fields(tenant = %tenant, items = items.len()))]
+            async fn append_context_items(
+                &self,
+                tenant: TenantId,
+                id: Uuid,
+                items: &[NewContextItem],
+            ) -> Result<AppendOutcome> {
+                let now = Utc::now();
+                let mut tx = self.pool.begin().await?;
+                // Writing first takes the row lock (PostgreSQL) or the write lock (SQLite).
+                let sql = format!(
+                    "UPDATE contexts SET updated_at = $3 WHERE tenant_id = $1 AND id = $2 RETURNING {CONTEXT_COLUMNS}, next_seq"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(Error::NotFound("context"))?;
+                let mut context = Self::context_from(&row)?;
+                let mut next_seq: i64 = row.try_get("next_seq")?;
+                let incoming: u64 = items.iter().map(|i| i.token_count).sum();
+                if incoming > context.max_tokens {
+                    return Err(Error::Invalid(format!(
+                        "the items hold {incoming} tokens, more than the context's budget of {}",
+                        context.max_tokens
+                    )));
+                }
+                let mut dropped = Vec::new();
+                let overflow = (context.token_count + incoming).saturating_sub(context.max_tokens);
+                if overflow > 0 {
+                    if context.trim_policy == TrimPolicy::Reject {
+                        return Err(Error::Invalid(format!(
+                            "appending {incoming} tokens would exceed the budget of {} ({} used); \
+                             the context's trim policy is reject",
+                            context.max_tokens, context.token_count
+                        )));
+                    }
+                    let sql = format!(
+                        "SELECT {ITEM_COLUMNS} FROM context_items WHERE tenant_id = $1 AND context_id = $2 ORDER BY seq"
+                    );
+                    let mut freed = 0;
+                    for row in sqlx::query(&sql).bind(tenant.0).bind(id).fetch_all(&mut *tx).await? {
+                        let item = Self::item_from(&row)?;
+                        freed += item.token_count;
+                        dropped.push(item);
+                        if freed >= overflow {
+                            break;
+                        }
+                    }
+                    if let Some(last) = dropped.last() {
+                        sqlx::query("DELETE FROM context_items WHERE tenant_id = $1 AND context_id = $2 AND seq <= $3")
+                            .bind(tenant.0)
+                            .bind(id)
+                            .bind(to_i64(last.seq))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    context.token_count -= freed;
+                    context.item_count -= dropped.len() as u64;
+                }
+                let insert = format!(
+                    "INSERT INTO context_items (id, tenant_id, context_id, seq, role, content, blob_key, byte_len, token_count, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {ITEM_COLUMNS}"
+                );
+                let mut appended = Vec::with_capacity(items.len());
+                for item in items {
+                    let row = sqlx::query(&insert)
+                        .bind(item.id)
+                        .bind(tenant.0)
+                        .bind(id)
+                        .bind(next_seq)
+                        .bind(item.role.as_str())
+                        .bind(&item.content)
+                        .bind(&item.blob_key)
+                        .bind(to_i64(item.byte_len))
+                        .bind(to_i64(item.token_count))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    appended.push(Self::item_from(&row)?);
+                    next_seq += 1;
+                }
+                context.token_count += incoming;
+                context.item_count += items.len() as u64;
+                context.updated_at = now;
+                sqlx::query(
+                    "UPDATE contexts SET token_count = $3, item_count = $4, next_seq = $5 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.0)
+                .bind(id)
+                .bind(to_i64(context.token_count))
+                .bind(to_i64(context.item_count))
+                .bind(next_seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(AppendOutcome { context, appended, dropped })
+            }
+
+            async fn list_context_items(
+                &self,
+                tenant: TenantId,
+                id: Uuid,
+                after_seq: u64,
+                limit: u32,
+            ) -> Result<Vec<ContextItem>> {
+                let sql = format!(
+                    "SELECT {ITEM_COLUMNS} FROM context_items WHERE tenant_id = $1 AND context_id = $2 AND seq > $3 \
+                     ORDER BY seq LIMIT $4"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(id)
+                    .bind(to_i64(after_seq))
+                    .bind(Page::first(limit).clamped_limit())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::item_from).collect()
+            }
+
+            async fn search_context_items(
+                &self,
+                tenant: TenantId,
+                context: Option<Uuid>,
+                query: &str,
+                limit: u32,
+            ) -> Result<Vec<ContextItem>> {
+                let sql = format!(
+                    "SELECT {ITEM_COLUMNS} FROM context_items WHERE tenant_id = $1 AND ($2 IS NULL OR context_id = $2) \
+                     AND LOWER(content) LIKE $3 ESCAPE '\\' ORDER BY created_at DESC, seq DESC LIMIT $4"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(context)
+                    .bind(like_pattern(query))
+                    .bind(Page::first(limit).clamped_limit())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::item_from).collect()
             }
 
             async fn mark_processed(&self, tenant: TenantId, key: &str, event_type: &str) -> Result<bool> {

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use devops_models::{ApiKeySecret, AuditOutcome, EventEnvelope, NewAuditEntry, ParsedApiKey, Scope, TenantId};
+use devops_models::{
+    ApiKeySecret, AuditOutcome, ContextUpdate, EventEnvelope, NewAuditEntry, NewContext, NewContextItem, ParsedApiKey,
+    Role, Scope, TenantId, TrimPolicy,
+};
 use devops_store::{Error, Page, Store};
 
 macro_rules! store_suite {
@@ -37,6 +40,9 @@ store_suite!(
     tenant_creation_is_announced_through_the_outbox,
     processed_events_are_recorded_once,
     schema_is_current_after_migrate,
+    contexts_are_per_tenant,
+    appends_follow_the_trim_policy,
+    context_items_are_searchable_and_paged,
 );
 
 async fn tenants_are_unique_and_paginated(store: Arc<dyn Store>) {
@@ -164,4 +170,91 @@ async fn an_unmigrated_database_is_refused_with_a_clear_error() {
     .expect("connect");
     let err = store.check_schema().await.expect_err("not migrated");
     assert!(err.to_string().contains("devops-mcp migrate"), "{err}");
+}
+
+fn new_context(name: &str, max_tokens: u64, trim_policy: TrimPolicy) -> NewContext {
+    NewContext { name: name.into(), description: "test".into(), max_tokens, trim_policy }
+}
+
+async fn contexts_are_per_tenant(store: Arc<dyn Store>) {
+    let a = store.create_tenant("ctx-a").await.expect("a");
+    let b = store.create_tenant("ctx-b").await.expect("b");
+    let context =
+        store.create_context(a.id, &new_context("notes", 1000, TrimPolicy::DropOldest)).await.expect("create");
+    assert_eq!(context.token_count, 0);
+    assert!(matches!(
+        store.create_context(a.id, &new_context("notes", 1000, TrimPolicy::Reject)).await,
+        Err(Error::Conflict(_))
+    ));
+    store.create_context(b.id, &new_context("notes", 1000, TrimPolicy::Reject)).await.expect("same name, other tenant");
+    assert!(matches!(store.get_context(b.id, context.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(store.delete_context(b.id, context.id).await, Err(Error::NotFound(_))));
+    let item = NewContextItem::new(context.id, Role::User, "secret plan");
+    assert!(matches!(store.append_context_items(b.id, context.id, &[item.clone()]).await, Err(Error::NotFound(_))));
+    store.append_context_items(a.id, context.id, &[item]).await.expect("append");
+    assert!(store.search_context_items(b.id, None, "secret", 10).await.expect("search").is_empty());
+    assert!(store.list_context_items(b.id, context.id, 0, 10).await.expect("list").is_empty());
+    assert_eq!(store.list_contexts(a.id, Page::first(10)).await.expect("list").len(), 1);
+
+    let renamed = store
+        .update_context(a.id, context.id, &ContextUpdate { name: Some("plans".into()), ..ContextUpdate::default() })
+        .await
+        .expect("update");
+    assert_eq!(renamed.name, "plans");
+    assert_eq!(renamed.max_tokens, 1000, "untouched fields stay");
+    let too_small = ContextUpdate { max_tokens: Some(1), ..ContextUpdate::default() };
+    assert!(matches!(store.update_context(a.id, context.id, &too_small).await, Err(Error::Invalid(_))));
+    assert!(matches!(store.update_context(b.id, context.id, &ContextUpdate::default()).await, Err(Error::NotFound(_))));
+    store.delete_context(a.id, context.id).await.expect("delete");
+    assert!(matches!(store.get_context(a.id, context.id).await, Err(Error::NotFound(_))));
+}
+
+async fn appends_follow_the_trim_policy(store: Arc<dyn Store>) {
+    let tenant = store.create_tenant("trim").await.expect("tenant");
+    let rolling =
+        store.create_context(tenant.id, &new_context("rolling", 15, TrimPolicy::DropOldest)).await.expect("c");
+    let item = |text: &str| NewContextItem::new(rolling.id, Role::Note, text);
+    // 7, 6 and 6 tokens by the estimate: the third append overflows 15.
+    for text in ["alpha beta gamma delta", "epsilon zeta eta theta"] {
+        store.append_context_items(tenant.id, rolling.id, &[item(text)]).await.expect("append");
+    }
+    let outcome =
+        store.append_context_items(tenant.id, rolling.id, &[item("iota kappa lambda mu")]).await.expect("trim");
+    assert_eq!(outcome.dropped.len(), 1, "the oldest item made room");
+    assert_eq!(outcome.dropped[0].seq, 1);
+    assert_eq!(outcome.context.token_count, 12);
+    let items = store.list_context_items(tenant.id, rolling.id, 0, 10).await.expect("items");
+    assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), [2, 3], "sequence numbers are never reused");
+    let stored = store.get_context(tenant.id, rolling.id).await.expect("get");
+    assert_eq!((stored.item_count, stored.token_count), (2, outcome.context.token_count));
+
+    let strict = store.create_context(tenant.id, &new_context("strict", 10, TrimPolicy::Reject)).await.expect("c");
+    let first = NewContextItem::new(strict.id, Role::User, "alpha beta gamma delta");
+    store.append_context_items(tenant.id, strict.id, &[first]).await.expect("fits");
+    let second = NewContextItem::new(strict.id, Role::User, "epsilon zeta eta theta");
+    let err = store.append_context_items(tenant.id, strict.id, &[second]).await.expect_err("over budget");
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    let unchanged = store.get_context(tenant.id, strict.id).await.expect("get");
+    assert_eq!(unchanged.item_count, 1, "a refused append changes nothing");
+    let huge = NewContextItem::new(strict.id, Role::User, &"word ".repeat(100));
+    assert!(matches!(store.append_context_items(tenant.id, rolling.id, &[huge]).await, Err(Error::Invalid(_))));
+}
+
+async fn context_items_are_searchable_and_paged(store: Arc<dyn Store>) {
+    let tenant = store.create_tenant("search").await.expect("tenant");
+    let context = store.create_context(tenant.id, &new_context("log", 100_000, TrimPolicy::Reject)).await.expect("c");
+    let items: Vec<_> = (0..30)
+        .map(|n| NewContextItem::new(context.id, Role::Tool, &format!("step {n}: deployed service_{n} at 100%")))
+        .collect();
+    store.append_context_items(tenant.id, context.id, &items).await.expect("append");
+    let page1 = store.list_context_items(tenant.id, context.id, 0, 10).await.expect("page 1");
+    let page2 = store.list_context_items(tenant.id, context.id, page1[9].seq, 10).await.expect("page 2");
+    assert_eq!(page1.len(), 10);
+    assert_eq!(page2[0].seq, 11);
+    let hits = store.search_context_items(tenant.id, Some(context.id), "SERVICE_7 ", 10).await.expect("search");
+    assert_eq!(hits.len(), 1, "case-insensitive, and '_' is literal");
+    assert!(hits[0].content.contains("service_7 "));
+    let percent = store.search_context_items(tenant.id, None, "100%", 50).await.expect("search");
+    assert_eq!(percent.len(), 30, "'%' is literal");
+    assert!(store.search_context_items(tenant.id, None, "nothing like it", 10).await.expect("search").is_empty());
 }
