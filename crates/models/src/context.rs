@@ -152,7 +152,7 @@ pub fn estimate_tokens(text: &str) -> u64 {
     let mut run = 0u32;
     for c in text.chars() {
         if c.is_alphanumeric() {
-            if run % 4 == 0 {
+            if run.is_multiple_of(4) {
                 tokens += 1;
             }
             run += 1;
