@@ -112,10 +112,10 @@ fn like_pattern(query: &str) -> String {
 }
 
 fn validate_context_fields(name: Option<&str>, max_tokens: Option<u64>) -> Result<()> {
-    if let Some(name) = name {
-        if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid("context name must be 1-200 printable characters".into()));
-        }
+    if let Some(name) = name
+        && (name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control))
+    {
+        return Err(Error::Invalid("context name must be 1-200 printable characters".into()));
     }
     if max_tokens.is_some_and(|max| !(1..=10_000_000).contains(&max)) {
         return Err(Error::Invalid("max_tokens must be between 1 and 10000000".into()));
