@@ -190,7 +190,10 @@ async fn contexts_are_per_tenant(store: Arc<dyn Store>) {
     assert!(matches!(store.get_context(b.id, context.id).await, Err(Error::NotFound(_))));
     assert!(matches!(store.delete_context(b.id, context.id).await, Err(Error::NotFound(_))));
     let item = NewContextItem::new(context.id, Role::User, "secret plan");
-    assert!(matches!(store.append_context_items(b.id, context.id, &[item.clone()]).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        store.append_context_items(b.id, context.id, std::slice::from_ref(&item)).await,
+        Err(Error::NotFound(_))
+    ));
     store.append_context_items(a.id, context.id, &[item]).await.expect("append");
     assert!(store.search_context_items(b.id, None, "secret", 10).await.expect("search").is_empty());
     assert!(store.list_context_items(b.id, context.id, 0, 10).await.expect("list").is_empty());
