@@ -284,11 +284,21 @@ pub struct McpConfig {
     pub allowed_hosts: Vec<String>,
     /// Serve without sessions, so any replica can answer any request.
     pub stateless: bool,
+    /// Text of one tool result above this is truncated, with a marker and a
+    /// continuation cursor.
+    pub max_output_bytes: usize,
+    /// Serve tools marked destructive (e.g. `delete_context`).
+    pub destructive_tools: bool,
 }
 
 impl Default for McpConfig {
     fn default() -> Self {
-        Self { allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()], stateless: false }
+        Self {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            stateless: false,
+            max_output_bytes: 64 * 1024,
+            destructive_tools: true,
+        }
     }
 }
 
@@ -402,6 +412,9 @@ impl Config {
         }
         if !self.aws.endpoint_url.is_empty() && url::Url::parse(&self.aws.endpoint_url).is_err() {
             return invalid(format!("aws.endpoint_url is not a URL: {:?}", self.aws.endpoint_url));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.mcp.max_output_bytes) {
+            return invalid("mcp.max_output_bytes must be between 1024 and 16777216".into());
         }
         if !(1..=256).contains(&self.worker.concurrency) {
             return invalid("worker.concurrency must be between 1 and 256".into());

@@ -1,0 +1,197 @@
+//! The MCP server handler: lists and calls tools under the request's
+//! policy, caps output, strips hidden characters, honours cancellation and
+//! progress, and audits every call.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::request::Parts;
+use devops_adapters::blob::BlobStore;
+use devops_adapters::cache::Cache;
+use devops_models::{AuditOutcome, NewAuditEntry};
+use devops_store::Store;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult, MetaObject,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
+
+use crate::output;
+use crate::policy::{Policy, Toolset};
+use crate::registry::{Registry, ToolContext, ToolError, ToolOutput};
+use crate::sanitize::sanitize;
+
+pub const TOOL_CALLS_TOTAL: &str = "mcp_tool_calls_total";
+pub const TOOL_CALL_DURATION_SECONDS: &str = "mcp_tool_call_duration_seconds";
+
+/// Reports progress to the client when it asked for it (sent a progress token).
+#[derive(Clone)]
+pub struct Progress {
+    peer: Peer<RoleServer>,
+    token: Option<ProgressToken>,
+}
+
+impl Progress {
+    pub async fn report(&self, done: u64, total: Option<u64>, message: &str) {
+        let Some(token) = self.token.clone() else { return };
+        let mut param = ProgressNotificationParam::new(token, done as f64).with_message(message);
+        if let Some(total) = total {
+            param = param.with_total(total as f64);
+        }
+        if let Err(err) = self.peer.notify_progress(param).await {
+            tracing::debug!(error = %err, "cannot send progress");
+        }
+    }
+}
+
+/// What every session's handler shares.
+pub struct Shared {
+    pub registry: Registry,
+    pub store: Arc<dyn Store>,
+    pub blob: Arc<dyn BlobStore>,
+    pub cache: Arc<dyn Cache>,
+    pub max_output_bytes: usize,
+    /// Toolsets every request gets in addition to the ones it selects
+    /// (the conformance fixtures, in test builds).
+    pub extra_toolsets: Vec<Toolset>,
+}
+
+#[derive(Clone)]
+pub struct DevopsMcp {
+    shared: Arc<Shared>,
+}
+
+impl DevopsMcp {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn policy(&self, context: &RequestContext<RoleServer>) -> Result<Policy, McpError> {
+        context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| Policy::from_parts(parts, &self.shared.extra_toolsets))
+            .ok_or_else(|| McpError::invalid_request("unauthenticated", None))
+    }
+
+    async fn audit(&self, policy: &Policy, tool: &str, started: Instant, outcome: Result<(), &ToolError>) {
+        let (result, detail) = match outcome {
+            Ok(()) => (AuditOutcome::Success, serde_json::json!({})),
+            Err(err) => (AuditOutcome::Failure, serde_json::json!({ "error_code": err.code })),
+        };
+        let entry = NewAuditEntry {
+            actor_key_id: Some(policy.principal.key_id),
+            action: "tool.call".into(),
+            target: Some(tool.to_owned()),
+            outcome: result,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            detail,
+        };
+        let store = self.shared.store.clone();
+        let tenant = policy.principal.tenant_id;
+        // Recorded off the request path; a failure is logged, never shown to the agent.
+        tokio::spawn(async move {
+            if let Err(err) = store.append_audit(tenant, &entry).await {
+                tracing::error!(error = %err, "cannot audit tool call");
+            }
+        });
+    }
+
+    async fn render(&self, policy: &Policy, output: ToolOutput) -> Result<CallToolResult, ToolError> {
+        if output.precapped {
+            return Ok(capped_result(output::Capped { text: output.text, truncation: None }, output.structured));
+        }
+        let text = sanitize(&output.text).into_owned();
+        let capped =
+            output::cap(self.shared.cache.as_ref(), policy.principal.tenant_id, text, self.shared.max_output_bytes, 0)
+                .await?;
+        Ok(capped_result(capped, output.structured))
+    }
+}
+
+/// A result from capped text; structured content is kept only when nothing was cut.
+pub fn capped_result(capped: output::Capped, structured: Option<serde_json::Value>) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(capped.text)]);
+    match capped.truncation {
+        None => result.structured_content = structured,
+        Some(truncation) => {
+            let mut meta = MetaObject::new();
+            meta.0.insert("devops-mcp/truncated".into(), serde_json::json!(truncation));
+            result.meta = Some(meta);
+        }
+    }
+    result
+}
+
+fn error_result(err: &ToolError) -> CallToolResult {
+    let mut result = CallToolResult::error(vec![ContentBlock::text(format!("error [{}]: {}", err.code, err.message))]);
+    result.structured_content = Some(serde_json::json!({ "error": { "code": err.code, "message": err.message } }));
+    result
+}
+
+impl ServerHandler for DevopsMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("devops-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "DevOps MCP: contexts, code hosts, trackers, code search and reviews through one tool set. \
+                 Select toolsets with the X-MCP-Toolsets header; X-MCP-Readonly: true hides every tool that changes state.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let policy = self.policy(&context)?;
+        let cursor = request.and_then(|r| r.cursor);
+        let (tools, next) = self
+            .shared
+            .registry
+            .page(&policy, cursor.as_deref())
+            .map_err(|err| McpError::invalid_params(err.message, None))?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let policy = self.policy(&context)?;
+        let name = request.name.to_string();
+        let Some(spec) = self.shared.registry.get(&name, &policy) else {
+            return Err(McpError::invalid_params(format!("unknown tool: {name}"), None));
+        };
+        let started = Instant::now();
+        let ctx = ToolContext {
+            principal: policy.principal.clone(),
+            store: self.shared.store.clone(),
+            blob: self.shared.blob.clone(),
+            cache: self.shared.cache.clone(),
+            cancel: context.ct.clone(),
+            progress: Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() },
+        };
+        let outcome = tokio::select! {
+            outcome = spec.handler.call(&ctx, request.arguments.unwrap_or_default()) => outcome,
+            () = context.ct.cancelled() => Err(ToolError::new(devops_errors::ErrorCode::Timeout, "cancelled by the client")),
+        };
+        let outcome = match outcome {
+            Ok(output) => self.render(&policy, output).await,
+            Err(err) => Err(err),
+        };
+        self.audit(&policy, &name, started, outcome.as_ref().map(|_| ())).await;
+        let labels = [("tool", name), ("outcome", if outcome.is_ok() { "ok" } else { "error" }.to_owned())];
+        metrics::counter!(TOOL_CALLS_TOTAL, &labels).increment(1);
+        metrics::histogram!(TOOL_CALL_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+        Ok(match outcome {
+            Ok(result) => result,
+            Err(err) => error_result(&err),
+        }
+        .into())
+    }
+}

@@ -1,0 +1,12 @@
+//! The tools of this build, by toolset.
+
+pub mod contexts;
+pub mod core;
+
+use crate::registry::Registry;
+
+/// Registers every production tool.
+pub fn register(registry: &mut Registry) {
+    core::register(registry);
+    contexts::register(registry);
+}
