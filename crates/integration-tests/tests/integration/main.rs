@@ -5,6 +5,7 @@
 mod blob;
 mod cache;
 mod e2e;
+mod mcp;
 mod queue;
 mod rest;
 mod secrets;

@@ -1,0 +1,350 @@
+//! The MCP server in-process on a real socket, spoken to over Streamable
+//! HTTP as a client would: policy, contexts, isolation, output caps and bad
+//! input.
+
+use std::sync::Arc;
+
+use devops_config::Config;
+use devops_models::{ApiKeySecret, Scope, TenantId};
+use devops_runtime::Backends;
+use devops_store::Store;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub struct TestMcp {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestMcp {
+    pub async fn start(config: Config) -> TestMcp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = devops_integration_tests::sqlite_store(dir.path()).await;
+        let backends = Backends {
+            store: Some(store.clone()),
+            blob: Some(Arc::new(
+                devops_adapters::blob::LocalBlobStore::open(dir.path().join("blobs")).await.expect("blobs"),
+            )),
+            cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
+            ..Backends::default()
+        };
+        let shared = devops_mcp_server::shared(&backends, devops_mcp_server::registry(&config), &config, Vec::new())
+            .expect("shared");
+        let router =
+            devops_mcp_server::app(shared, backends.readiness(), &config, tokio_util::sync::CancellationToken::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        TestMcp { url, store, _dir: dir }
+    }
+
+    pub async fn key(&self, tenant: TenantId, scopes: Vec<Scope>) -> String {
+        let (secret, record) = ApiKeySecret::generate("mcp-test", scopes, None);
+        self.store.create_api_key(tenant, &record).await.expect("key");
+        secret.expose().to_owned()
+    }
+
+    pub async fn session(&self, key: &str, headers: &[(&str, &str)]) -> McpSession {
+        let mut session = McpSession {
+            url: self.url.clone(),
+            key: key.to_owned(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            session_id: None,
+            next_id: 1,
+            client: reqwest::Client::new(),
+        };
+        let init = session
+            .request("initialize", json!({ "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "it", "version": "0" } }))
+            .await;
+        assert_eq!(init["result"]["serverInfo"]["name"], "devops-mcp", "{init}");
+        session.notify("notifications/initialized").await;
+        session
+    }
+}
+
+pub struct McpSession {
+    url: String,
+    key: String,
+    headers: Vec<(String, String)>,
+    session_id: Option<String>,
+    next_id: u64,
+    client: reqwest::Client,
+}
+
+impl McpSession {
+    fn post(&self, body: String) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        if let Some(id) = &self.session_id {
+            request = request.header("mcp-session-id", id);
+        }
+        request
+    }
+
+    /// Sends raw text and returns the HTTP status and the JSON-RPC messages of the answer.
+    pub async fn raw(&mut self, body: String) -> (StatusCode, Vec<Value>) {
+        let response = self.post(body).send().await.expect("send");
+        if let Some(id) = response.headers().get("mcp-session-id") {
+            self.session_id = Some(id.to_str().expect("ascii").to_owned());
+        }
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let messages = if text.trim_start().starts_with(['{', '[']) {
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(items)) => items,
+                Ok(value) => vec![value],
+                Err(_) => Vec::new(),
+            }
+        } else {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str(d.trim()).ok())
+                .collect()
+        };
+        (status, messages)
+    }
+
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (status, messages) =
+            self.raw(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{method}: {messages:?}");
+        messages.into_iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer to {method}"))
+    }
+
+    pub async fn notify(&mut self, method: &str) {
+        let (status, _) = self.raw(json!({ "jsonrpc": "2.0", "method": method }).to_string()).await;
+        assert!(status.is_success(), "{method}: {status}");
+    }
+
+    pub async fn tool_names(&mut self) -> Vec<String> {
+        let list = self.request("tools/list", json!({})).await;
+        list["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .map(|t| t["name"].as_str().expect("name").to_owned())
+            .collect()
+    }
+
+    /// Calls a tool; returns (is_error, structured or parsed text, whole result).
+    pub async fn call(&mut self, name: &str, arguments: Value) -> (bool, Value, Value) {
+        let answer = self.request("tools/call", json!({ "name": name, "arguments": arguments })).await;
+        let result = answer["result"].clone();
+        assert!(result.is_object(), "{name}: {answer}");
+        let is_error = result["isError"].as_bool().unwrap_or(false);
+        let structured = result["structuredContent"].clone();
+        (is_error, structured, result)
+    }
+}
+
+async fn fixture(config: Config) -> (TestMcp, TenantId) {
+    let mcp = TestMcp::start(config).await;
+    let tenant = mcp.store.create_tenant("acme").await.expect("tenant").id;
+    (mcp, tenant)
+}
+
+#[tokio::test]
+async fn tools_follow_the_key_and_the_headers() {
+    let (mcp, tenant) = fixture(Config::default()).await;
+    let writer = mcp.key(tenant, vec![Scope::Write]).await;
+    let reader = mcp.key(tenant, vec![Scope::Read]).await;
+
+    let mut full = mcp.session(&writer, &[]).await;
+    let names = full.tool_names().await;
+    for name in ["whoami", "continue_output", "create_context", "append_to_context", "get_context", "delete_context"] {
+        assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+    }
+    let list = full.request("tools/list", json!({})).await;
+    let delete = list["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["name"] == "delete_context")
+        .expect("delete");
+    assert_eq!(delete["annotations"]["destructiveHint"], true);
+    assert_eq!(delete["annotations"]["readOnlyHint"], false);
+    assert!(delete["outputSchema"].is_object() && delete["inputSchema"]["properties"]["context_id"].is_object());
+
+    let read_only_tools = ["continue_output", "get_context", "list_contexts", "search_context", "whoami"];
+    let mut by_header = mcp.session(&writer, &[("x-mcp-readonly", "true")]).await;
+    let mut names = by_header.tool_names().await;
+    names.sort();
+    assert_eq!(names, read_only_tools);
+    let (is_error, _, _) = by_header.call("whoami", json!({})).await;
+    assert!(!is_error);
+    let refused =
+        by_header.request("tools/call", json!({ "name": "create_context", "arguments": { "name": "x" } })).await;
+    assert_eq!(refused["error"]["code"], -32602, "hidden tools cannot be called: {refused}");
+
+    let mut by_key = mcp.session(&reader, &[("x-mcp-readonly", "false")]).await;
+    let mut names = by_key.tool_names().await;
+    names.sort();
+    assert_eq!(names, read_only_tools, "a header cannot widen a read key");
+
+    let mut narrowed = mcp.session(&writer, &[("x-mcp-toolsets", "repos")]).await;
+    let mut names = narrowed.tool_names().await;
+    names.sort();
+    assert_eq!(names, ["continue_output", "whoami"], "only the core tools are outside toolsets");
+}
+
+#[tokio::test]
+async fn destructive_tools_can_be_switched_off() {
+    let mut config = Config::default();
+    config.mcp.destructive_tools = false;
+    let (mcp, tenant) = fixture(config).await;
+    let admin = mcp.key(tenant, vec![Scope::Admin]).await;
+    let mut session = mcp.session(&admin, &[]).await;
+    let names = session.tool_names().await;
+    assert!(names.contains(&"create_context".to_string()));
+    assert!(!names.contains(&"delete_context".to_string()));
+}
+
+#[tokio::test]
+async fn contexts_round_trip_and_stay_within_their_tenant() {
+    let (mcp, a) = fixture(Config::default()).await;
+    let b = mcp.store.create_tenant("other").await.expect("b").id;
+    let mut alice = mcp.session(&mcp.key(a, vec![Scope::Write]).await, &[]).await;
+    let mut bob = mcp.session(&mcp.key(b, vec![Scope::Write]).await, &[]).await;
+
+    let (is_error, created, _) =
+        alice.call("create_context", json!({ "name": "incident-42", "max_tokens": 1000 })).await;
+    assert!(!is_error, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let big = "log line\n".repeat(2000);
+    let (is_error, appended, _) = alice
+        .call(
+            "append_to_context",
+            json!({ "context_id": id, "items": [
+                { "role": "user", "content": "the deploy failed" },
+                { "role": "tool", "content": big } ] }),
+        )
+        .await;
+    assert!(is_error, "4000 tokens exceed the 1000 budget: {appended}");
+    let (is_error, _, _) = alice.call("update_context", json!({ "context_id": id, "max_tokens": 100000 })).await;
+    assert!(!is_error);
+    let (is_error, appended, _) = alice
+        .call(
+            "append_to_context",
+            json!({ "context_id": id, "items": [
+                { "role": "user", "content": "the deploy failed" },
+                { "role": "tool", "content": big } ] }),
+        )
+        .await;
+    assert!(!is_error, "{appended}");
+    assert_eq!(appended["appended"], json!([1, 2]));
+
+    let (_, page, _) = alice.call("get_context", json!({ "context_id": id })).await;
+    assert_eq!(page["items"][0]["content"], "the deploy failed");
+    assert_eq!(page["items"][1]["preview"], true, "large items come as a preview");
+    let (_, full, _) =
+        alice.call("get_context", json!({ "context_id": id, "after_seq": 1, "full_content": true })).await;
+    assert_eq!(full["items"][0]["content"].as_str().map(str::len), Some(big.len()), "whole, from the blob store");
+    let (_, hits, _) = alice.call("search_context", json!({ "query": "DEPLOY FAILED" })).await;
+    assert_eq!(hits["hits"].as_array().map(Vec::len), Some(1));
+
+    let (is_error, denied, _) = bob.call("get_context", json!({ "context_id": id })).await;
+    assert!(is_error);
+    assert_eq!(denied["error"]["code"], "not_found");
+    let (_, bob_hits, _) = bob.call("search_context", json!({ "query": "deploy" })).await;
+    assert_eq!(bob_hits["hits"], json!([]));
+    let (_, bob_list, _) = bob.call("list_contexts", json!({})).await;
+    assert_eq!(bob_list["contexts"], json!([]));
+    let (is_error, _, _) = bob.call("delete_context", json!({ "context_id": id })).await;
+    assert!(is_error, "b cannot delete a's context");
+
+    let (is_error, _, _) = alice.call("delete_context", json!({ "context_id": id })).await;
+    assert!(!is_error);
+    let (is_error, _, _) = alice.call("get_context", json!({ "context_id": id })).await;
+    assert!(is_error, "deleted");
+
+    let audit = mcp.store.list_audit(a, 50).await.expect("audit");
+    let calls: Vec<&str> =
+        audit.iter().filter(|e| e.action == "tool.call").filter_map(|e| e.target.as_deref()).collect();
+    assert!(calls.contains(&"delete_context") && calls.contains(&"create_context"), "{calls:?}");
+    assert!(audit.iter().all(|e| !e.detail.to_string().contains("deploy")), "no argument values in the audit log");
+}
+
+#[tokio::test]
+async fn large_outputs_are_truncated_with_a_cursor_and_resumed() {
+    let mut config = Config::default();
+    config.mcp.max_output_bytes = 2048;
+    let (mcp, tenant) = fixture(config).await;
+    let mut session = mcp.session(&mcp.key(tenant, vec![Scope::Write]).await, &[]).await;
+    let (_, created, _) = session.call("create_context", json!({ "name": "long" })).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let items: Vec<Value> =
+        (0..40).map(|n| json!({ "role": "note", "content": format!("observation number {n}") })).collect();
+    session.call("append_to_context", json!({ "context_id": id, "items": items })).await;
+
+    let (_, _, result) = session.call("get_context", json!({ "context_id": id, "limit": 200 })).await;
+    let mut text = result["content"][0]["text"].as_str().expect("text").to_owned();
+    let truncation = result["_meta"]["devops-mcp/truncated"].clone();
+    assert!(truncation["cursor"].is_string(), "{result}");
+    assert!(text.contains("[output truncated"), "never silently");
+    let mut whole = String::new();
+    loop {
+        let (body, marker) = match text.split_once("\n\n[output truncated") {
+            Some((body, marker)) => (body.to_owned(), Some(marker.to_owned())),
+            None => (text.clone(), None),
+        };
+        whole.push_str(&body);
+        let Some(marker) = marker else { break };
+        let cursor = marker.split('"').nth(1).expect("cursor in the marker").to_owned();
+        let (is_error, next, _) = session.call("continue_output", json!({ "cursor": cursor })).await;
+        assert!(!is_error, "{next}");
+        text = next["text"].as_str().expect("text").to_owned();
+    }
+    let page: Value = serde_json::from_str(&whole).expect("the pieces make the whole JSON again");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(40));
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_rpc_errors_and_the_server_stays_up() {
+    let (mcp, tenant) = fixture(Config::default()).await;
+    let key = mcp.key(tenant, vec![Scope::Write]).await;
+    let mut session = mcp.session(&key, &[]).await;
+
+    let unknown = session.request("no/such/method", json!({})).await;
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let bad_args =
+        session.request("tools/call", json!({ "name": "get_context", "arguments": { "context_id": 7 } })).await;
+    assert!(bad_args["result"]["isError"] == true || bad_args["error"].is_object(), "{bad_args}");
+    let missing_tool = session.request("tools/call", json!({ "name": "nope", "arguments": {} })).await;
+    assert_eq!(missing_tool["error"]["code"], -32602);
+
+    let (status, messages) = session.raw("{not json".into()).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(messages.is_empty() || messages[0]["error"]["code"] == -32700, "{messages:?}");
+    let (status, _) = session.raw(json!([{ "jsonrpc": "2.0", "id": 90, "method": "ping" }]).to_string()).await;
+    assert!(
+        status.is_client_error() || status.is_success(),
+        "batches are answered or refused, never a crash: {status}"
+    );
+    let (status, _) = session
+        .raw(format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":91,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}",
+            "x".repeat(2 * 1024 * 1024)
+        ))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let ping = session.request("ping", json!({})).await;
+    assert!(ping["result"].is_object(), "still serving: {ping}");
+
+    let anonymous = reqwest::Client::new().post(&mcp.url).json(&json!({})).send().await.expect("send");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = anonymous.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthenticated");
+}
