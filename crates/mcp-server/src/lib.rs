@@ -1,5 +1,6 @@
 //! mcp-server: the Model Context Protocol for agents, over Streamable HTTP at
-//! `/mcp` (rmcp), behind the same API-key authentication as the REST API.
+//! `/mcp` (rmcp) and WebSocket at `/ws`, behind the same API-key
+//! authentication as the REST API.
 //!
 //! A request's [`policy::Policy`] (its key's scopes narrowed by the
 //! `X-MCP-Toolsets` and `X-MCP-Readonly` headers) decides which tools of the
@@ -12,6 +13,7 @@ pub mod policy;
 pub mod registry;
 pub mod sanitize;
 pub mod tools;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -66,6 +68,12 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         .with_allowed_hosts(config.mcp.allowed_hosts.clone())
         .with_max_request_body_bytes(config.limits.max_request_body_bytes);
     let authenticator = Authenticator::new(shared.store.clone(), shared.cache.clone(), &config.auth);
+    let ws_state = ws::WsState {
+        shared: shared.clone(),
+        authenticator: authenticator.clone(),
+        max_frame_bytes: config.limits.max_request_body_bytes,
+        shutdown: shutdown.clone(),
+    };
     let service = StreamableHttpService::new(
         move || Ok(DevopsMcp::new(shared.clone())),
         Arc::new(LocalSessionManager::default()),
@@ -73,8 +81,9 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
     );
     let mcp_routes =
         Router::new().nest_service("/mcp", service).layer(from_fn_with_state(authenticator, auth::require_auth));
+    let ws_routes = Router::new().route("/ws", axum::routing::get(ws::upgrade)).with_state(ws_state);
     http::with_common_layers(
-        Router::new().merge(mcp_routes).merge(ops::router(readiness)),
+        Router::new().merge(mcp_routes).merge(ws_routes).merge(ops::router(readiness)),
         NAME,
         config.limits.max_request_body_bytes,
     )

@@ -538,13 +538,16 @@ macro_rules! impl_store {
 
             async fn delete_context(&self, tenant: TenantId, id: Uuid) -> Result<Vec<String>> {
                 let mut tx = self.pool.begin().await?;
-                let blobs: Vec<String> = sqlx::query_scalar(
-                    "SELECT blob_key FROM context_items WHERE tenant_id = $1 AND context_id = $2 AND blob_key IS NOT NULL",
+                // Write before reading: a SQLite transaction that reads first
+                // cannot take the write lock after a concurrent commit.
+                let blobs: Vec<Option<String>> = sqlx::query_scalar(
+                    "DELETE FROM context_items WHERE tenant_id = $1 AND context_id = $2 RETURNING blob_key",
                 )
                 .bind(tenant.0)
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
+                let blobs: Vec<String> = blobs.into_iter().flatten().collect();
                 let deleted = sqlx::query("DELETE FROM contexts WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.0)
                     .bind(id)

@@ -348,3 +348,143 @@ async fn bad_requests_get_json_rpc_errors_and_the_server_stays_up() {
     let body: Value = anonymous.json().await.expect("json");
     assert_eq!(body["error"]["code"], "unauthenticated");
 }
+
+mod websocket {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    use super::*;
+
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn connect(mcp: &TestMcp, query: &str, protocols: &str, bearer: Option<&str>) -> Result<Socket, String> {
+        let url = format!("{}{query}", mcp.url.replace("http://", "ws://").replace("/mcp", "/ws"));
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert("sec-websocket-protocol", protocols.parse().expect("header"));
+        if let Some(key) = bearer {
+            request.headers_mut().insert("authorization", format!("Bearer {key}").parse().expect("header"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, response)) => {
+                assert_eq!(
+                    response.headers().get("sec-websocket-protocol").map(|v| v.to_str().ok()),
+                    Some(Some("mcp"))
+                );
+                Ok(socket)
+            }
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    async fn rpc(socket: &mut Socket, message: Value) -> Value {
+        socket.send(Message::Text(message.to_string().into())).await.expect("send");
+        next_json(socket).await
+    }
+
+    async fn next_json(socket: &mut Socket) -> Value {
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await.expect("answer in time")
+            {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).expect("json"),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("unexpected frame: {other:?}"),
+            }
+        }
+    }
+
+    async fn initialize(socket: &mut Socket) {
+        let init = rpc(
+            socket,
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "ws", "version": "0" } } }),
+        )
+        .await;
+        assert_eq!(init["result"]["serverInfo"]["name"], "devops-mcp", "{init}");
+        socket
+            .send(Message::Text(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }).to_string().into()))
+            .await
+            .expect("initialized");
+    }
+
+    #[tokio::test]
+    async fn every_way_of_passing_the_key_works_and_bad_keys_are_refused() {
+        let (mcp, tenant) = fixture(Config::default()).await;
+        let key = mcp.key(tenant, vec![Scope::Write]).await;
+        for (query, protocols, bearer) in [
+            (String::new(), "mcp".to_string(), Some(key.as_str())),
+            (format!("?api_key={key}"), "mcp".to_string(), None),
+            (String::new(), format!("mcp, {key}"), None),
+        ] {
+            let mut socket = connect(&mcp, &query, &protocols, bearer).await.expect("connects");
+            initialize(&mut socket).await;
+            let whoami = rpc(&mut socket, json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } })).await;
+            assert_eq!(whoami["result"]["structuredContent"]["tenant_name"], "acme", "{whoami}");
+        }
+        let refused = connect(&mcp, "?api_key=dmcp_nope", "mcp", None).await.expect_err("bad key");
+        assert!(refused.contains("401"), "{refused}");
+        let no_protocol = connect(&mcp, "", "graphql-ws", Some(&key)).await.expect_err("mcp subprotocol required");
+        assert!(no_protocol.contains("400"), "{no_protocol}");
+    }
+
+    #[tokio::test]
+    async fn bad_frames_get_json_rpc_errors_and_oversized_frames_close_cleanly() {
+        let mut config = Config::default();
+        config.limits.max_request_body_bytes = 64 * 1024;
+        let (mcp, tenant) = fixture(config).await;
+        let key = mcp.key(tenant, vec![Scope::Write]).await;
+        let mut socket = connect(&mcp, "", "mcp", Some(&key)).await.expect("connect");
+        initialize(&mut socket).await;
+
+        socket.send(Message::Text("{not json".into())).await.expect("send");
+        assert_eq!(next_json(&mut socket).await["error"]["code"], -32700);
+        socket
+            .send(Message::Text(json!([{ "jsonrpc": "2.0", "id": 5, "method": "ping" }]).to_string().into()))
+            .await
+            .expect("send");
+        assert_eq!(next_json(&mut socket).await["error"]["code"], -32600);
+        socket
+            .send(Message::Text(json!({ "jsonrpc": "2.0", "id": 6, "nonsense": true }).to_string().into()))
+            .await
+            .expect("send");
+        let invalid = next_json(&mut socket).await;
+        assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+        let unknown = rpc(&mut socket, json!({ "jsonrpc": "2.0", "id": 7, "method": "no/such" })).await;
+        assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+        let ping = rpc(&mut socket, json!({ "jsonrpc": "2.0", "id": 8, "method": "ping" })).await;
+        assert!(ping["result"].is_object(), "still serving: {ping}");
+
+        let huge = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\",\"params\":{{\"p\":\"{}\"}}}}",
+            "x".repeat(200_000)
+        );
+        let _ = socket.send(Message::Text(huge.into())).await;
+        let closed = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await.expect("close in time")
+            {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(closed.map(|f| f.code), Some(CloseCode::Size));
+    }
+
+    #[tokio::test]
+    async fn tenants_are_isolated_over_websocket_too() {
+        let (mcp, a) = fixture(Config::default()).await;
+        let b = mcp.store.create_tenant("other").await.expect("b").id;
+        let mut http = mcp.session(&mcp.key(a, vec![Scope::Write]).await, &[]).await;
+        let (_, created, _) = http.call("create_context", json!({ "name": "private" })).await;
+        let mut socket = connect(&mcp, "", "mcp", Some(&mcp.key(b, vec![Scope::Write]).await)).await.expect("connect");
+        initialize(&mut socket).await;
+        let denied = rpc(
+            &mut socket,
+            json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "get_context", "arguments": { "context_id": created["id"] } } }),
+        )
+        .await;
+        assert_eq!(denied["result"]["isError"], true);
+        assert_eq!(denied["result"]["structuredContent"]["error"]["code"], "not_found");
+    }
+}
