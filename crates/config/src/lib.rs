@@ -289,6 +289,9 @@ pub struct McpConfig {
     pub max_output_bytes: usize,
     /// Serve tools marked destructive (e.g. `delete_context`).
     pub destructive_tools: bool,
+    /// Serve the MCP conformance suite's fixture tools, resources and
+    /// prompts. For test deployments; needs `--dev`.
+    pub conformance_fixtures: bool,
 }
 
 impl Default for McpConfig {
@@ -298,6 +301,7 @@ impl Default for McpConfig {
             stateless: false,
             max_output_bytes: 64 * 1024,
             destructive_tools: true,
+            conformance_fixtures: false,
         }
     }
 }
@@ -373,6 +377,9 @@ impl Config {
         let invalid = |msg: String| Err(Error::Invalid(msg));
         if self.auth.disabled && !self.dev {
             return invalid("auth.disabled = true is insecure and needs --dev".into());
+        }
+        if self.mcp.conformance_fixtures && !self.dev {
+            return invalid("mcp.conformance_fixtures = true serves test fixtures and needs --dev".into());
         }
         let store_url = self.store_url();
         if !(store_url.starts_with("postgres://")

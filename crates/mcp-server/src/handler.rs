@@ -11,16 +11,22 @@ use devops_adapters::cache::Cache;
 use devops_models::{AuditOutcome, NewAuditEntry};
 use devops_store::Store;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
+// Logging is deprecated by SEP-2577; older clients (and the conformance suite) still set levels.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 
-use crate::output;
 use crate::policy::{Policy, Toolset};
 use crate::registry::{Registry, ToolContext, ToolError, ToolOutput};
 use crate::sanitize::sanitize;
+use crate::{conformance, output};
 
 pub const TOOL_CALLS_TOTAL: &str = "mcp_tool_calls_total";
 pub const TOOL_CALL_DURATION_SECONDS: &str = "mcp_tool_call_duration_seconds";
@@ -52,9 +58,10 @@ pub struct Shared {
     pub blob: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
     pub max_output_bytes: usize,
-    /// Toolsets every request gets in addition to the ones it selects
-    /// (the conformance fixtures, in test builds).
+    /// Toolsets every request gets in addition to the ones it selects.
     pub extra_toolsets: Vec<Toolset>,
+    /// Serve the conformance suite's fixtures (test deployments only).
+    pub conformance: bool,
 }
 
 #[derive(Clone)]
@@ -131,8 +138,21 @@ fn error_result(err: &ToolError) -> CallToolResult {
 }
 
 impl ServerHandler for DevopsMcp {
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = if self.shared.conformance {
+            ServerCapabilities::builder()
+                .enable_logging()
+                .enable_completions()
+                .enable_prompts()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_tools()
+                .build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("devops-mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "DevOps MCP: contexts, code hosts, trackers, code search and reviews through one tool set. \
@@ -152,6 +172,10 @@ impl ServerHandler for DevopsMcp {
             .registry
             .page(&policy, cursor.as_deref())
             .map_err(|err| McpError::invalid_params(err.message, None))?;
+        let mut tools = tools;
+        if self.shared.conformance && next.is_none() {
+            tools.extend(conformance::tools());
+        }
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -164,6 +188,12 @@ impl ServerHandler for DevopsMcp {
     ) -> Result<CallToolResponse, McpError> {
         let policy = self.policy(&context)?;
         let name = request.name.to_string();
+        if self.shared.conformance && conformance::is_fixture(&name) {
+            let progress = Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() };
+            return conformance::call(&name, request.arguments.unwrap_or_default(), &context, &progress)
+                .await
+                .map(Into::into);
+        }
         let Some(spec) = self.shared.registry.get(&name, &policy) else {
             return Err(McpError::invalid_params(format!("unknown tool: {name}"), None));
         };
@@ -193,5 +223,105 @@ impl ServerHandler for DevopsMcp {
             Err(err) => error_result(&err),
         }
         .into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.policy(&context)?;
+        let resources = if self.shared.conformance { conformance::resources()? } else { Vec::new() };
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.policy(&context)?;
+        let templates = if self.shared.conformance { conformance::resource_templates()? } else { Vec::new() };
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.policy(&context)?;
+        if self.shared.conformance {
+            return conformance::read_resource(&request.uri).map(Into::into);
+        }
+        Err(McpError::resource_not_found(format!("no resource {}", request.uri), None))
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.policy(&context)?;
+        if self.shared.conformance {
+            conformance::read_resource(&request.uri)?;
+            return Ok(());
+        }
+        Err(McpError::resource_not_found(format!("no resource {}", request.uri), None))
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        _request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.policy(&context)?;
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.policy(&context)?;
+        let prompts = if self.shared.conformance { conformance::prompts()? } else { Vec::new() };
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.policy(&context)?;
+        if self.shared.conformance {
+            return conformance::get_prompt(&request.name, &request.arguments.unwrap_or_default()).map(Into::into);
+        }
+        Err(McpError::invalid_params(format!("unknown prompt: {}", request.name), None))
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.policy(&context)?;
+        if self.shared.conformance {
+            return conformance::complete();
+        }
+        Ok(CompleteResult::default())
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.policy(&context)?;
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! [`registry::Registry`] it sees; [`handler::DevopsMcp`] runs them with
 //! output caps, sanitising, cancellation, progress and an audit record.
 
+pub mod conformance;
 pub mod handler;
 pub mod output;
 pub mod policy;
@@ -56,6 +57,7 @@ pub fn shared(
         cache: backends.cache()?,
         max_output_bytes: config.mcp.max_output_bytes,
         extra_toolsets,
+        conformance: config.mcp.conformance_fixtures,
     }))
 }
 

@@ -1,0 +1,299 @@
+//! The fixture tools, resources and prompts the MCP conformance suite
+//! (`@modelcontextprotocol/conformance`) exercises. Served only when
+//! `mcp.conformance_fixtures` is set, which needs `--dev`, and always behind
+//! the real transport and authentication. Values are the ones the suite's
+//! scenarios check.
+//!
+//! The suite still exercises sampling and logging, which SEP-2577
+//! deprecates; so does this module.
+#![allow(deprecated)]
+
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolResult, CompleteResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult, JsonObject,
+    LoggingMessageNotificationParam, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::handler::Progress;
+
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+const WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
+
+fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, McpError> {
+    serde_json::from_value(value).map_err(|e| McpError::internal_error(format!("fixture: {e}"), None))
+}
+
+fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
+    from_json(json!({ "name": name, "description": description, "inputSchema": input_schema })).unwrap_or_default()
+}
+
+fn empty_object() -> Value {
+    json!({ "type": "object", "properties": {} })
+}
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        tool("test_simple_text", "Returns a simple text response", empty_object()),
+        tool("test_image_content", "Returns an image", empty_object()),
+        tool("test_audio_content", "Returns audio", empty_object()),
+        tool("test_embedded_resource", "Returns an embedded resource", empty_object()),
+        tool("test_multiple_content_types", "Returns text, an image and a resource", empty_object()),
+        tool("test_tool_with_logging", "Sends log messages while running", empty_object()),
+        tool("test_tool_with_progress", "Reports progress while running", empty_object()),
+        tool("test_error_handling", "Always fails with a tool error", empty_object()),
+        tool(
+            "test_sampling",
+            "Asks the client's model to complete a prompt",
+            json!({ "type": "object", "properties": { "prompt": { "type": "string" } }, "required": ["prompt"] }),
+        ),
+        tool(
+            "test_elicitation",
+            "Asks the user for information through the client",
+            json!({ "type": "object", "properties": { "message": { "type": "string" } }, "required": ["message"] }),
+        ),
+        tool("test_elicitation_sep1034_defaults", "Asks for input with default values (SEP-1034)", empty_object()),
+        tool("test_elicitation_sep1330_enums", "Asks for input with every enum form (SEP-1330)", empty_object()),
+        tool(
+            "json_schema_2020_12_tool",
+            "Takes arguments described with JSON Schema 2020-12",
+            json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "$defs": { "address": { "$anchor": "address", "type": "object",
+                    "properties": { "street": { "type": "string" }, "city": { "type": "string" } } } },
+                "properties": {
+                    "name": { "type": "string" },
+                    "address": { "$ref": "#/$defs/address" },
+                    "kind": { "type": "string" },
+                    "contact": { "type": "string" }
+                },
+                "allOf": [ { "anyOf": [ { "required": ["name"] }, { "required": ["address"] } ] } ],
+                "if": { "properties": { "kind": { "const": "person" } } },
+                "then": { "required": ["name"] },
+                "else": { "required": ["contact"] },
+                "additionalProperties": false
+            }),
+        ),
+    ]
+}
+
+pub fn is_fixture(name: &str) -> bool {
+    tools().iter().any(|t| t.name == name)
+}
+
+fn content_result(content: Value, is_error: bool) -> Result<CallToolResult, McpError> {
+    from_json(json!({ "content": content, "isError": is_error }))
+}
+
+pub async fn call(
+    name: &str,
+    arguments: JsonObject,
+    context: &RequestContext<RoleServer>,
+    progress: &Progress,
+) -> Result<CallToolResult, McpError> {
+    match name {
+        "test_simple_text" => {
+            content_result(json!([{ "type": "text", "text": "This is a simple text response for testing." }]), false)
+        }
+        "test_image_content" => {
+            content_result(json!([{ "type": "image", "data": PNG, "mimeType": "image/png" }]), false)
+        }
+        "test_audio_content" => {
+            content_result(json!([{ "type": "audio", "data": WAV, "mimeType": "audio/wav" }]), false)
+        }
+        "test_embedded_resource" => content_result(
+            json!([{ "type": "resource", "resource": {
+                "uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content." } }]),
+            false,
+        ),
+        "test_multiple_content_types" => content_result(
+            json!([
+                { "type": "text", "text": "Multiple content types test:" },
+                { "type": "image", "data": PNG, "mimeType": "image/png" },
+                { "type": "resource", "resource": {
+                    "uri": "test://mixed-content-resource", "mimeType": "application/json", "text": "{\"test\":\"data\",\"value\":123}" } }
+            ]),
+            false,
+        ),
+        "test_tool_with_logging" => {
+            for message in ["Tool execution started", "Tool processing data", "Tool execution completed"] {
+                let param: LoggingMessageNotificationParam =
+                    from_json(json!({ "level": "info", "logger": "conformance", "data": message }))?;
+                let _ = context.peer.notify_logging_message(param).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            content_result(json!([{ "type": "text", "text": "Tool with logging executed successfully" }]), false)
+        }
+        "test_tool_with_progress" => {
+            for done in [0, 50, 100] {
+                progress.report(done, Some(100), "working").await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            content_result(json!([{ "type": "text", "text": "Tool with progress executed successfully" }]), false)
+        }
+        "test_error_handling" => content_result(
+            json!([{ "type": "text", "text": "This tool intentionally returns an error for testing" }]),
+            true,
+        ),
+        "test_sampling" => {
+            let prompt = arguments.get("prompt").and_then(Value::as_str).unwrap_or("Test prompt for sampling");
+            let params: CreateMessageRequestParams = from_json(json!({
+                "messages": [{ "role": "user", "content": { "type": "text", "text": prompt } }],
+                "maxTokens": 100
+            }))?;
+            let answer = context
+                .peer
+                .create_message(params)
+                .await
+                .map_err(|e| McpError::internal_error(format!("sampling failed: {e}"), None))?;
+            let text = serde_json::to_value(&answer.message.content)
+                .ok()
+                .and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            content_result(json!([{ "type": "text", "text": format!("LLM response: {text}") }]), false)
+        }
+        "test_elicitation" => {
+            let message = arguments.get("message").and_then(Value::as_str).unwrap_or("Please provide your information");
+            elicit(
+                context,
+                message,
+                json!({ "type": "object", "required": ["username", "email"], "properties": {
+                    "username": { "type": "string", "description": "Your username" },
+                    "email": { "type": "string", "description": "Your email address" } } }),
+            )
+            .await
+        }
+        "test_elicitation_sep1034_defaults" => {
+            elicit(
+                context,
+                "Please review and update the form fields with defaults",
+                json!({ "type": "object", "properties": {
+                    "name": { "type": "string", "description": "User name", "default": "John Doe" },
+                    "age": { "type": "integer", "description": "User age", "default": 30 },
+                    "score": { "type": "number", "description": "User score", "default": 95.5 },
+                    "status": { "type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active" },
+                    "verified": { "type": "boolean", "description": "Verification status", "default": true } } }),
+            )
+            .await
+        }
+        "test_elicitation_sep1330_enums" => {
+            elicit(
+                context,
+                "Please select options from the enum fields",
+                json!({ "type": "object", "properties": {
+                    "untitledSingle": { "type": "string", "description": "Choose one option", "enum": ["option1", "option2", "option3"] },
+                    "titledSingle": { "type": "string", "description": "Choose one titled option", "oneOf": [
+                        { "const": "value1", "title": "First Option" },
+                        { "const": "value2", "title": "Second Option" },
+                        { "const": "value3", "title": "Third Option" } ] },
+                    "legacyEnum": { "type": "string", "description": "Choose one (legacy)", "enum": ["opt1", "opt2", "opt3"],
+                        "enumNames": ["Option One", "Option Two", "Option Three"] },
+                    "untitledMulti": { "type": "array", "description": "Choose several", "items": { "type": "string", "enum": ["option1", "option2", "option3"] } },
+                    "titledMulti": { "type": "array", "description": "Choose several titled", "items": { "anyOf": [
+                        { "const": "value1", "title": "First Choice" },
+                        { "const": "value2", "title": "Second Choice" },
+                        { "const": "value3", "title": "Third Choice" } ] } } } }),
+            )
+            .await
+        }
+        "json_schema_2020_12_tool" => content_result(
+            json!([{ "type": "text", "text": format!("Received: {}", Value::Object(arguments)) }]),
+            false,
+        ),
+        other => Err(McpError::invalid_params(format!("unknown tool: {other}"), None)),
+    }
+}
+
+/// Sends a form elicitation on the call's own stream and reports the answer.
+async fn elicit(
+    context: &RequestContext<RoleServer>,
+    message: &str,
+    schema: Value,
+) -> Result<CallToolResult, McpError> {
+    let params: ElicitRequestParams =
+        from_json(json!({ "mode": "form", "message": message, "requestedSchema": schema }))?;
+    let answer = context
+        .peer
+        .create_elicitation(params)
+        .await
+        .map_err(|e| McpError::internal_error(format!("elicitation failed: {e}"), None))?;
+    let answer = serde_json::to_value(&answer).unwrap_or_default();
+    content_result(json!([{ "type": "text", "text": format!("Elicitation result: {answer}") }]), false)
+}
+
+pub fn resources() -> Result<Vec<Resource>, McpError> {
+    from_json(json!([
+        { "uri": "test://static-text", "name": "static-text", "description": "A static text resource", "mimeType": "text/plain" },
+        { "uri": "test://static-binary", "name": "static-binary", "description": "A static binary resource", "mimeType": "image/png" },
+        { "uri": "test://watched-resource", "name": "watched-resource", "description": "A resource to subscribe to", "mimeType": "text/plain" }
+    ]))
+}
+
+pub fn resource_templates() -> Result<Vec<ResourceTemplate>, McpError> {
+    from_json(json!([
+        { "uriTemplate": "test://template/{id}/data", "name": "template-data", "description": "Data for an id", "mimeType": "application/json" }
+    ]))
+}
+
+pub fn read_resource(uri: &str) -> Result<ReadResourceResult, McpError> {
+    let contents = match uri {
+        "test://static-text" => {
+            json!([{ "uri": uri, "mimeType": "text/plain", "text": "This is the content of the static text resource." }])
+        }
+        "test://static-binary" => json!([{ "uri": uri, "mimeType": "image/png", "blob": PNG }]),
+        "test://watched-resource" => {
+            json!([{ "uri": uri, "mimeType": "text/plain", "text": "Watched resource content." }])
+        }
+        _ => match uri.strip_prefix("test://template/").and_then(|rest| rest.strip_suffix("/data")) {
+            Some(id) if !id.is_empty() && !id.contains('/') => {
+                let text = json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") }).to_string();
+                json!([{ "uri": uri, "mimeType": "application/json", "text": text }])
+            }
+            _ => return Err(McpError::resource_not_found(format!("no resource {uri}"), Some(json!({ "uri": uri })))),
+        },
+    };
+    from_json(json!({ "contents": contents }))
+}
+
+pub fn prompts() -> Result<Vec<Prompt>, McpError> {
+    from_json(json!([
+        { "name": "test_simple_prompt", "description": "A simple prompt without arguments" },
+        { "name": "test_prompt_with_arguments", "description": "A prompt with arguments",
+          "arguments": [ { "name": "arg1", "description": "First argument", "required": true },
+                         { "name": "arg2", "description": "Second argument", "required": true } ] },
+        { "name": "test_prompt_with_embedded_resource", "description": "A prompt with an embedded resource",
+          "arguments": [ { "name": "resourceUri", "description": "URI of the resource to embed", "required": true } ] },
+        { "name": "test_prompt_with_image", "description": "A prompt with an image" }
+    ]))
+}
+
+pub fn get_prompt(name: &str, arguments: &JsonObject) -> Result<GetPromptResult, McpError> {
+    let arg = |key: &str| arguments.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let messages = match name {
+        "test_simple_prompt" => {
+            json!([{ "role": "user", "content": { "type": "text", "text": "This is a simple prompt for testing." } }])
+        }
+        "test_prompt_with_arguments" => json!([{ "role": "user", "content": { "type": "text",
+            "text": format!("Prompt with arguments: arg1='{}', arg2='{}'", arg("arg1"), arg("arg2")) } }]),
+        "test_prompt_with_embedded_resource" => json!([
+            { "role": "user", "content": { "type": "resource", "resource": {
+                "uri": arg("resourceUri"), "mimeType": "text/plain", "text": "Embedded resource content for testing." } } },
+            { "role": "user", "content": { "type": "text", "text": "Please process the embedded resource above." } }
+        ]),
+        "test_prompt_with_image" => json!([
+            { "role": "user", "content": { "type": "image", "data": PNG, "mimeType": "image/png" } },
+            { "role": "user", "content": { "type": "text", "text": "Please analyze the image above." } }
+        ]),
+        other => return Err(McpError::invalid_params(format!("unknown prompt: {other}"), None)),
+    };
+    from_json(json!({ "messages": messages }))
+}
+
+pub fn complete() -> Result<CompleteResult, McpError> {
+    from_json(json!({ "completion": { "values": [], "total": 0, "hasMore": false } }))
+}
