@@ -19,6 +19,9 @@ make lint
 cargo build --workspace --bins
 cargo nextest run --workspace --profile ci --no-fail-fast 2>&1 | tee .test-services/nextest.log
 bash scripts/schemathesis.sh
+# The official MCP conformance suite, through real transport and auth.
+bash scripts/conformance.sh 0.1.16
+bash scripts/conformance.sh 0.2.0-alpha.12 --spec-version 2025-11-25
 echo "make test finished in $(( $(date +%s) - started ))s"
 # Repeat the test runner's verdict last, where CI reads it.
 grep -E '^ +Summary ' .test-services/nextest.log | tail -n1

@@ -577,6 +577,8 @@ mod tests {
         assert!(err.to_string().contains("--dev"), "{err}");
         sources.dev = true;
         assert!(Config::load(&sources).expect("dev allows").config.auth.disabled);
+        let fixtures = Sources { overrides: vec!["mcp.conformance_fixtures=true".into()], ..Sources::default() };
+        assert!(Config::load(&fixtures).expect_err("fixtures need --dev").to_string().contains("--dev"));
     }
 
     #[test]
