@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolResult, CompleteResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult, JsonObject,
-    LoggingMessageNotificationParam, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
+    LoggingMessageNotificationParam, Prompt, ReadResourceResult, Resource, ResourceTemplate, ResultType, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
@@ -26,6 +26,16 @@ const WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 
 fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, McpError> {
     serde_json::from_value(value).map_err(|e| McpError::internal_error(format!("fixture: {e}"), None))
+}
+
+/// Results built from JSON lack the `resultType` the constructors set; rmcp
+/// drops it again for peers on protocol versions before 2026-07-28.
+macro_rules! complete {
+    ($result:expr) => {{
+        let mut result = $result;
+        result.result_type = Some(ResultType::COMPLETE);
+        result
+    }};
 }
 
 fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
@@ -87,7 +97,7 @@ pub fn is_fixture(name: &str) -> bool {
 }
 
 fn content_result(content: Value, is_error: bool) -> Result<CallToolResult, McpError> {
-    from_json(json!({ "content": content, "isError": is_error }))
+    Ok(complete!(from_json::<CallToolResult>(json!({ "content": content, "isError": is_error }))?))
 }
 
 pub async fn call(
@@ -257,7 +267,7 @@ pub fn read_resource(uri: &str) -> Result<ReadResourceResult, McpError> {
             _ => return Err(McpError::resource_not_found(format!("no resource {uri}"), Some(json!({ "uri": uri })))),
         },
     };
-    from_json(json!({ "contents": contents }))
+    Ok(complete!(from_json::<ReadResourceResult>(json!({ "contents": contents }))?))
 }
 
 pub fn prompts() -> Result<Vec<Prompt>, McpError> {
@@ -291,9 +301,9 @@ pub fn get_prompt(name: &str, arguments: &JsonObject) -> Result<GetPromptResult,
         ]),
         other => return Err(McpError::invalid_params(format!("unknown prompt: {other}"), None)),
     };
-    from_json(json!({ "messages": messages }))
+    Ok(complete!(from_json::<GetPromptResult>(json!({ "messages": messages }))?))
 }
 
 pub fn complete() -> Result<CompleteResult, McpError> {
-    from_json(json!({ "completion": { "values": [], "total": 0, "hasMore": false } }))
+    Ok(complete!(from_json::<CompleteResult>(json!({ "completion": { "values": [], "total": 0, "hasMore": false } }))?))
 }
