@@ -22,6 +22,7 @@ bash scripts/schemathesis.sh
 # The official MCP conformance suite, through real transport and auth.
 bash scripts/conformance.sh 0.1.16
 bash scripts/conformance.sh 0.2.0-alpha.12 --spec-version 2025-11-25
+bash scripts/conformance.sh 0.2.0-alpha.12 --spec-version 2026-07-28
 echo "make test finished in $(( $(date +%s) - started ))s"
 # Repeat the test runner's verdict last, where CI reads it.
 grep -E '^ +Summary ' .test-services/nextest.log | tail -n1

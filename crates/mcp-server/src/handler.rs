@@ -15,8 +15,9 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
+use rmcp::service::SubscriptionContext;
 // Logging is deprecated by SEP-2577; older clients (and the conformance suite) still set levels.
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
@@ -60,8 +61,8 @@ pub struct Shared {
     pub max_output_bytes: usize,
     /// Toolsets every request gets in addition to the ones it selects.
     pub extra_toolsets: Vec<Toolset>,
-    /// Serve the conformance suite's fixtures (test deployments only).
-    pub conformance: bool,
+    /// The conformance suite's fixtures, in test deployments only.
+    pub conformance: Option<Arc<conformance::Fixtures>>,
 }
 
 #[derive(Clone)]
@@ -140,14 +141,16 @@ fn error_result(err: &ToolError) -> CallToolResult {
 impl ServerHandler for DevopsMcp {
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        let capabilities = if self.shared.conformance {
+        let capabilities = if self.shared.conformance.is_some() {
             ServerCapabilities::builder()
                 .enable_logging()
                 .enable_completions()
                 .enable_prompts()
+                .enable_prompts_list_changed()
                 .enable_resources()
                 .enable_resources_subscribe()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .build()
         } else {
             ServerCapabilities::builder().enable_tools().build()
@@ -172,10 +175,11 @@ impl ServerHandler for DevopsMcp {
             .registry
             .page(&policy, cursor.as_deref())
             .map_err(|err| McpError::invalid_params(err.message, None))?;
-        let mut tools = tools;
-        if self.shared.conformance && next.is_none() {
-            tools.extend(conformance::tools());
-        }
+        let tools = match &self.shared.conformance {
+            // Fixtures first: the suite calls the first listed tool with no arguments.
+            Some(_) if cursor.is_none() => conformance::tools().into_iter().chain(tools).collect(),
+            _ => tools,
+        };
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -188,11 +192,11 @@ impl ServerHandler for DevopsMcp {
     ) -> Result<CallToolResponse, McpError> {
         let policy = self.policy(&context)?;
         let name = request.name.to_string();
-        if self.shared.conformance && conformance::is_fixture(&name) {
+        if let Some(fixtures) = &self.shared.conformance
+            && conformance::is_fixture(&name)
+        {
             let progress = Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() };
-            return conformance::call(&name, request.arguments.unwrap_or_default(), &context, &progress)
-                .await
-                .map(Into::into);
+            return conformance::call(fixtures, request, &context, &progress).await;
         }
         let Some(spec) = self.shared.registry.get(&name, &policy) else {
             return Err(McpError::invalid_params(format!("unknown tool: {name}"), None));
@@ -231,7 +235,7 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         self.policy(&context)?;
-        let resources = if self.shared.conformance { conformance::resources()? } else { Vec::new() };
+        let resources = if self.shared.conformance.is_some() { conformance::resources()? } else { Vec::new() };
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -241,7 +245,7 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         self.policy(&context)?;
-        let templates = if self.shared.conformance { conformance::resource_templates()? } else { Vec::new() };
+        let templates = if self.shared.conformance.is_some() { conformance::resource_templates()? } else { Vec::new() };
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
@@ -251,7 +255,7 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         self.policy(&context)?;
-        if self.shared.conformance {
+        if self.shared.conformance.is_some() {
             return conformance::read_resource(&request.uri).map(Into::into);
         }
         Err(McpError::resource_not_found(format!("no resource {}", request.uri), None))
@@ -264,7 +268,7 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.policy(&context)?;
-        if self.shared.conformance {
+        if self.shared.conformance.is_some() {
             conformance::read_resource(&request.uri)?;
             return Ok(());
         }
@@ -287,7 +291,7 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.policy(&context)?;
-        let prompts = if self.shared.conformance { conformance::prompts()? } else { Vec::new() };
+        let prompts = if self.shared.conformance.is_some() { conformance::prompts()? } else { Vec::new() };
         Ok(ListPromptsResult::with_all_items(prompts))
     }
 
@@ -297,8 +301,8 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         self.policy(&context)?;
-        if self.shared.conformance {
-            return conformance::get_prompt(&request.name, &request.arguments.unwrap_or_default()).map(Into::into);
+        if self.shared.conformance.is_some() {
+            return conformance::get_prompt_or_ask(&request);
         }
         Err(McpError::invalid_params(format!("unknown prompt: {}", request.name), None))
     }
@@ -309,7 +313,7 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         self.policy(&context)?;
-        if self.shared.conformance {
+        if self.shared.conformance.is_some() {
             return conformance::complete();
         }
         Ok(CompleteResult::default())
@@ -323,5 +327,41 @@ impl ServerHandler for DevopsMcp {
     ) -> Result<(), McpError> {
         self.policy(&context)?;
         Ok(())
+    }
+
+    /// A tool's definition regardless of policy, for the SDK's validation of
+    /// `Mcp-Param-*` headers against the tool's schema.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        if self.shared.conformance.is_some()
+            && let Some(tool) = conformance::tools().into_iter().find(|t| t.name == name)
+        {
+            return Some(tool);
+        }
+        self.shared.registry.definition(name)
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        self.shared.conformance.as_ref().map(|_| conformance::Fixtures::accept(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let Some(fixtures) = &self.shared.conformance else {
+            context.cancelled().await;
+            return Ok(());
+        };
+        let mut changes = fixtures.changes.subscribe();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                change = changes.recv() => {
+                    // Changes outside the accepted filter are refused by the sink; that is fine.
+                    let _ = match change {
+                        Ok(conformance::ListChange::Tools) => context.sink().notify_tool_list_changed().await,
+                        Ok(conformance::ListChange::Prompts) => context.sink().notify_prompt_list_changed().await,
+                        Err(_) => return Ok(()),
+                    };
+                }
+            }
+        }
     }
 }

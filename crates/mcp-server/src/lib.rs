@@ -57,7 +57,7 @@ pub fn shared(
         cache: backends.cache()?,
         max_output_bytes: config.mcp.max_output_bytes,
         extra_toolsets,
-        conformance: config.mcp.conformance_fixtures,
+        conformance: config.mcp.conformance_fixtures.then(|| Arc::new(conformance::Fixtures::default())),
     }))
 }
 

@@ -169,6 +169,11 @@ impl Registry {
         self.tools.values().filter(move |spec| spec.allowed_by(policy, self.destructive_enabled))
     }
 
+    /// The definition of `name`, whoever asks.
+    pub fn definition(&self, name: &str) -> Option<Tool> {
+        self.tools.get(name).map(|spec| spec.tool.clone())
+    }
+
     /// The tool `name`, if `policy` may call it.
     pub fn get(&self, name: &str, policy: &Policy) -> Option<&ToolSpec> {
         self.tools.get(name).filter(|spec| spec.allowed_by(policy, self.destructive_enabled))
