@@ -197,6 +197,12 @@ impl Default for AwsConfig {
 pub struct AuthConfig {
     /// Serve without authentication. Refused unless `--dev`.
     pub disabled: bool,
+    /// OAuth 2.1 authorization servers (issuer URLs) that mint tokens for
+    /// this resource, published in the RFC 9728 metadata.
+    pub authorization_servers: Vec<String>,
+    /// The public base URL of the MCP server (`https://mcp.example.com`);
+    /// empty means the request's own scheme-less Host, served as http.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -416,6 +422,12 @@ impl Config {
         }
         if self.cache.pool_size == 0 {
             return invalid("cache.pool_size must be at least 1".into());
+        }
+        if !self.auth.public_url.is_empty() && url::Url::parse(&self.auth.public_url).is_err() {
+            return invalid(format!("auth.public_url is not a URL: {:?}", self.auth.public_url));
+        }
+        if let Some(bad) = self.auth.authorization_servers.iter().find(|s| url::Url::parse(s).is_err()) {
+            return invalid(format!("auth.authorization_servers holds a value that is not a URL: {bad:?}"));
         }
         if !self.aws.endpoint_url.is_empty() && url::Url::parse(&self.aws.endpoint_url).is_err() {
             return invalid(format!("aws.endpoint_url is not a URL: {:?}", self.aws.endpoint_url));

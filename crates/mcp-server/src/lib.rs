@@ -69,7 +69,8 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         .with_cancellation_token(shutdown.child_token())
         .with_allowed_hosts(config.mcp.allowed_hosts.clone())
         .with_max_request_body_bytes(config.limits.max_request_body_bytes);
-    let authenticator = Authenticator::new(shared.store.clone(), shared.cache.clone(), &config.auth);
+    let authenticator = Authenticator::new(shared.store.clone(), shared.cache.clone(), &config.auth)
+        .with_resource_metadata(&config.auth);
     let ws_state = ws::WsState {
         shared: shared.clone(),
         authenticator: authenticator.clone(),
@@ -84,11 +85,31 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
     let mcp_routes =
         Router::new().nest_service("/mcp", service).layer(from_fn_with_state(authenticator, auth::require_auth));
     let ws_routes = Router::new().route("/ws", axum::routing::get(ws::upgrade)).with_state(ws_state);
+    let metadata = Router::new()
+        .route(auth::RESOURCE_METADATA_PATH, axum::routing::get(resource_metadata))
+        .route(&format!("{}/mcp", auth::RESOURCE_METADATA_PATH), axum::routing::get(resource_metadata))
+        .with_state(config.auth.clone());
     http::with_common_layers(
-        Router::new().merge(mcp_routes).merge(ws_routes).merge(ops::router(readiness)),
+        Router::new().merge(mcp_routes).merge(ws_routes).merge(metadata).merge(ops::router(readiness)),
         NAME,
         config.limits.max_request_body_bytes,
     )
+}
+
+/// RFC 9728 protected-resource metadata, so standard clients can find the
+/// authorization server. Open, like the health endpoints.
+async fn resource_metadata(
+    axum::extract::State(auth): axum::extract::State<devops_config::AuthConfig>,
+    headers: axum::http::HeaderMap,
+) -> axum::Json<serde_json::Value> {
+    let base = auth::public_base_url(&auth.public_url, &headers);
+    axum::Json(serde_json::json!({
+        "resource": format!("{base}/mcp"),
+        "authorization_servers": auth.authorization_servers,
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["read", "write", "admin", "platform:admin"],
+        "resource_name": "DevOps MCP",
+    }))
 }
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {

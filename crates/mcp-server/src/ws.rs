@@ -73,7 +73,7 @@ pub async fn upgrade(State(state): State<WsState>, request: Request) -> Response
     let token = credential(&parts);
     let principal = match state.authenticator.authenticate(token.as_deref()).await {
         Ok(principal) => principal,
-        Err(err) => return unauthorized(err),
+        Err(err) => return unauthorized(err, state.authenticator.metadata_url(&parts.headers).as_deref()),
     };
     if !offers_mcp(&parts) {
         return ApiError::new(ErrorCode::InvalidArgument, "the WebSocket subprotocol 'mcp' is required")

@@ -32,16 +32,34 @@ pub fn cache_key(prefix: &str) -> String {
 /// platform administrator.
 pub const DEV_TENANT: &str = "default";
 
+/// Where RFC 9728 protected-resource metadata is served.
+pub const RESOURCE_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn Store>,
     cache: Arc<dyn Cache>,
     anonymous_is_dev_admin: bool,
+    /// Set on resources that publish RFC 9728 metadata: the configured public
+    /// base URL, or empty to derive it from the request's Host.
+    resource_metadata: Option<String>,
 }
 
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, auth: &devops_config::AuthConfig) -> Self {
-        Self { store, cache, anonymous_is_dev_admin: auth.disabled }
+        Self { store, cache, anonymous_is_dev_admin: auth.disabled, resource_metadata: None }
+    }
+
+    /// Points 401 challenges at this resource's RFC 9728 metadata.
+    pub fn with_resource_metadata(mut self, auth: &devops_config::AuthConfig) -> Self {
+        self.resource_metadata = Some(auth.public_url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The metadata URL for a request to this resource, if it publishes one.
+    pub fn metadata_url(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        let base = self.resource_metadata.as_ref()?;
+        Some(format!("{}{RESOURCE_METADATA_PATH}", public_base_url(base, headers)))
     }
 
     /// The key's record, from the cache or the store. A cache failure only
@@ -114,6 +132,16 @@ impl Authenticator {
     }
 }
 
+/// The configured public base URL, or `http://<Host>` when none is set.
+pub fn public_base_url(configured: &str, headers: &axum::http::HeaderMap) -> String {
+    if configured.is_empty() {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        format!("http://{host}")
+    } else {
+        configured.trim_end_matches('/').to_owned()
+    }
+}
+
 /// The bearer token of a request, if any.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -129,15 +157,23 @@ pub async fn require_auth(State(auth): State<Authenticator>, mut request: Reques
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(err) => unauthorized(err),
+        Err(err) => unauthorized(err, auth.metadata_url(request.headers()).as_deref()),
     }
 }
 
-pub fn unauthorized(err: ApiError) -> Response {
+/// A 401 (or the error's own status) with a JSON body and a Bearer challenge
+/// that names the resource metadata when there is one.
+pub fn unauthorized(err: ApiError, resource_metadata: Option<&str>) -> Response {
     let challenge = if err.code == ErrorCode::Unavailable {
         None
     } else {
-        Some(format!("Bearer realm=\"devops-mcp\", error=\"invalid_token\", error_description=\"{}\"", err.code))
+        let metadata = resource_metadata.map(|url| format!(", resource_metadata=\"{url}\"")).unwrap_or_default();
+        let error = if err.code == ErrorCode::Unauthenticated {
+            String::new()
+        } else {
+            format!(", error=\"invalid_token\", error_description=\"{}\"", err.code)
+        };
+        Some(format!("Bearer realm=\"devops-mcp\"{metadata}{error}"))
     };
     let mut response = err.into_response();
     if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {

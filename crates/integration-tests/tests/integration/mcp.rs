@@ -345,8 +345,21 @@ async fn bad_requests_get_json_rpc_errors_and_the_server_stays_up() {
 
     let anonymous = reqwest::Client::new().post(&mcp.url).json(&json!({})).send().await.expect("send");
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let challenge =
+        anonymous.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let body: Value = anonymous.json().await.expect("json");
     assert_eq!(body["error"]["code"], "unauthenticated");
+
+    // RFC 9728: the challenge points at open metadata naming this resource.
+    let metadata_url = challenge
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no resource_metadata in {challenge:?}"))
+        .to_owned();
+    let metadata: Value = reqwest::get(&metadata_url).await.expect("metadata").json().await.expect("json");
+    assert_eq!(metadata["resource"], mcp.url.as_str());
+    assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
 }
 
 mod websocket {
