@@ -23,6 +23,8 @@ bash scripts/schemathesis.sh
 bash scripts/conformance.sh 0.1.16
 bash scripts/conformance.sh 0.2.0-alpha.12 --spec-version 2025-11-25
 bash scripts/conformance.sh 0.2.0-alpha.12 --spec-version 2026-07-28
+# Real clients: Python SDK 2.x over HTTP, 1.x over WebSocket, the Inspector CLI.
+bash scripts/clients.sh
 echo "make test finished in $(( $(date +%s) - started ))s"
 # Repeat the test runner's verdict last, where CI reads it.
 grep -E '^ +Summary ' .test-services/nextest.log | tail -n1

@@ -2,6 +2,7 @@
 //! migrations, and administer tenants and keys.
 
 mod admin;
+mod stdio;
 mod up;
 
 use std::process::ExitCode;
@@ -34,6 +35,15 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeyCommand,
     },
+    /// Bridge a stdio MCP client to a running server.
+    Stdio {
+        /// The server's Streamable HTTP endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:8080/mcp")]
+        url: String,
+        /// API key; prefer the environment variable, which stays out of process lists.
+        #[arg(long, env = "DEVOPS_MCP_KEY", hide_env_values = true)]
+        key: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -43,10 +53,13 @@ pub fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    // Administrative commands talk to a terminal; `up` logs like a service.
+    // Administrative commands talk to a terminal; `up` logs like a service;
+    // `stdio` owns stdout for protocol messages, so it logs nothing.
     let mut telemetry = config.telemetry.clone();
-    if !matches!(cli.command, Command::Up) {
-        telemetry.log_level = "warn".into();
+    match cli.command {
+        Command::Up => {}
+        Command::Stdio { .. } => telemetry.log_level = "off".into(),
+        _ => telemetry.log_level = "warn".into(),
     }
     let env_for_up = env.clone();
     run_to_exit("devops-mcp", &telemetry, &env, unknown_keys, async move {
@@ -55,6 +68,10 @@ pub fn main() -> ExitCode {
             Command::Migrate => admin::migrate(&config).await,
             Command::Tenant { command } => admin::tenant(&config, command).await,
             Command::Key { command } => admin::key(&config, command).await,
+            Command::Stdio { url, key } => stdio::run(url, key).await.map_err(|err| {
+                eprintln!("devops-mcp stdio: {err}");
+                devops_runtime::Error::Serve(std::io::Error::other(err.to_string()))
+            }),
         }
     })
 }

@@ -132,9 +132,14 @@ pub fn capped_result(capped: output::Capped, structured: Option<serde_json::Valu
     result
 }
 
+/// A tool error: the text names the code. The code also travels in `_meta`,
+/// not in structured content, which clients check against the tool's output
+/// schema even on errors.
 fn error_result(err: &ToolError) -> CallToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(format!("error [{}]: {}", err.code, err.message))]);
-    result.structured_content = Some(serde_json::json!({ "error": { "code": err.code, "message": err.message } }));
+    let mut meta = MetaObject::new();
+    meta.0.insert("devops-mcp/error".into(), serde_json::json!({ "code": err.code, "message": err.message }));
+    result.meta = Some(meta);
     result
 }
 

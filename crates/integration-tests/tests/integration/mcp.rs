@@ -144,7 +144,9 @@ impl McpSession {
         let result = answer["result"].clone();
         assert!(result.is_object(), "{name}: {answer}");
         let is_error = result["isError"].as_bool().unwrap_or(false);
-        let structured = result["structuredContent"].clone();
+        // Error results carry their code in _meta: structured content must match the tool's output schema.
+        let structured =
+            if is_error { result["_meta"]["devops-mcp/error"].clone() } else { result["structuredContent"].clone() };
         (is_error, structured, result)
     }
 }
@@ -256,7 +258,7 @@ async fn contexts_round_trip_and_stay_within_their_tenant() {
 
     let (is_error, denied, _) = bob.call("get_context", json!({ "context_id": id })).await;
     assert!(is_error);
-    assert_eq!(denied["error"]["code"], "not_found");
+    assert_eq!(denied["code"], "not_found");
     let (_, bob_hits, _) = bob.call("search_context", json!({ "query": "deploy" })).await;
     assert_eq!(bob_hits["hits"], json!([]));
     let (_, bob_list, _) = bob.call("list_contexts", json!({})).await;
@@ -498,6 +500,73 @@ mod websocket {
         )
         .await;
         assert_eq!(denied["result"]["isError"], true);
-        assert_eq!(denied["result"]["structuredContent"]["error"]["code"], "not_found");
+        assert!(denied["result"].get("structuredContent").is_none(), "errors carry no structured content");
+        assert_eq!(denied["result"]["_meta"]["devops-mcp/error"]["code"], "not_found");
     }
+}
+
+/// `devops-mcp stdio` carries a desktop client's stdio session to the server.
+#[tokio::test]
+async fn the_stdio_bridge_relays_a_whole_session() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (mcp, tenant) = fixture(Config::default()).await;
+    let key = mcp.key(tenant, vec![Scope::Write]).await;
+    let mut child = tokio::process::Command::new(devops_integration_tests::fleet::binary("devops-mcp"))
+        .args(["stdio", "--url", &mcp.url])
+        .env("DEVOPS_MCP_KEY", &key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn stdio bridge");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = |message: Value| format!("{message}\n");
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "stdio-test", "version": "0" } } });
+    stdin.write_all(line(init).as_bytes()).await.expect("write");
+    async fn next(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("an answer in time")
+            .expect("read")
+            .expect("a line");
+        serde_json::from_str::<Value>(&line).expect("one JSON-RPC message per line")
+    }
+    let init = next(&mut stdout).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "devops-mcp", "{init}");
+    for message in [
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }),
+    ] {
+        stdin.write_all(line(message).as_bytes()).await.expect("write");
+    }
+    let whoami = next(&mut stdout).await;
+    assert_eq!(whoami["id"], 2);
+    assert_eq!(whoami["result"]["structuredContent"]["tenant_name"], "acme", "{whoami}");
+    drop(stdin);
+    let status =
+        tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.expect("exits").expect("wait");
+    assert!(status.success(), "{status}");
+
+    // A bad key is reported in-band, as a JSON-RPC error for the request.
+    let mut bad = tokio::process::Command::new(devops_integration_tests::fleet::binary("devops-mcp"))
+        .args(["stdio", "--url", &mcp.url])
+        .env("DEVOPS_MCP_KEY", "dmcp_wrong")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut bad_in = bad.stdin.take().expect("stdin");
+    bad_in
+        .write_all(format!("{}\n", json!({ "jsonrpc": "2.0", "id": 7, "method": "ping" })).as_bytes())
+        .await
+        .expect("write");
+    drop(bad_in);
+    let output = bad.wait_with_output().await.expect("output");
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(answer["id"], 7);
+    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("401")), "{answer}");
 }
