@@ -26,8 +26,9 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 
 use crate::policy::{Policy, Toolset};
 use crate::registry::{Registry, ToolContext, ToolError, ToolOutput};
+use crate::resources::{self, ContextChange, SessionSubscriptions};
 use crate::sanitize::sanitize;
-use crate::{conformance, output};
+use crate::{conformance, output, prompts};
 
 pub const TOOL_CALLS_TOTAL: &str = "mcp_tool_calls_total";
 pub const TOOL_CALL_DURATION_SECONDS: &str = "mcp_tool_call_duration_seconds";
@@ -63,16 +64,34 @@ pub struct Shared {
     pub extra_toolsets: Vec<Toolset>,
     /// The conformance suite's fixtures, in test deployments only.
     pub conformance: Option<Arc<conformance::Fixtures>>,
+    /// Announces context changes to subscribed sessions.
+    pub context_changes: tokio::sync::broadcast::Sender<ContextChange>,
 }
 
 #[derive(Clone)]
 pub struct DevopsMcp {
     shared: Arc<Shared>,
+    /// This session's resource subscriptions.
+    subscriptions: SessionSubscriptions,
 }
 
 impl DevopsMcp {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        Self { shared, subscriptions: SessionSubscriptions::default() }
+    }
+
+    /// Tells subscribers that a context tool changed something.
+    fn announce(&self, policy: &Policy, spec_effect: crate::registry::Effect, arguments: &rmcp::model::JsonObject) {
+        if spec_effect == crate::registry::Effect::Read {
+            return;
+        }
+        let tenant = policy.principal.tenant_id;
+        let change = match arguments.get("context_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()) {
+            Some(context) => ContextChange::Updated { tenant, context },
+            None => ContextChange::Created { tenant },
+        };
+        // No receiver just means nobody subscribed.
+        let _ = self.shared.context_changes.send(change);
     }
 
     fn policy(&self, context: &RequestContext<RoleServer>) -> Result<Policy, McpError> {
@@ -146,20 +165,27 @@ fn error_result(err: &ToolError) -> CallToolResult {
 impl ServerHandler for DevopsMcp {
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        let capabilities = if self.shared.conformance.is_some() {
-            ServerCapabilities::builder()
-                .enable_logging()
-                .enable_completions()
-                .enable_prompts()
-                .enable_prompts_list_changed()
-                .enable_resources()
-                .enable_resources_subscribe()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .build()
-        } else {
-            ServerCapabilities::builder().enable_tools().build()
-        };
+        let builder = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_resources_list_changed()
+            .enable_tools()
+            .enable_tool_list_changed();
+        let mut capabilities = builder.build();
+        if self.shared.conformance.is_none() {
+            // Logging and list changes of tools and prompts exist only for the fixtures so far.
+            capabilities.logging = None;
+            if let Some(tools) = capabilities.tools.as_mut() {
+                tools.list_changed = None;
+            }
+            if let Some(prompts) = capabilities.prompts.as_mut() {
+                prompts.list_changed = None;
+            }
+        }
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("devops-mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
@@ -215,14 +241,18 @@ impl ServerHandler for DevopsMcp {
             cancel: context.ct.clone(),
             progress: Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() },
         };
+        let arguments = request.arguments.unwrap_or_default();
         let outcome = tokio::select! {
-            outcome = spec.handler.call(&ctx, request.arguments.unwrap_or_default()) => outcome,
+            outcome = spec.handler.call(&ctx, arguments.clone()) => outcome,
             () = context.ct.cancelled() => Err(ToolError::new(devops_errors::ErrorCode::Timeout, "cancelled by the client")),
         };
         let outcome = match outcome {
             Ok(output) => self.render(&policy, output).await,
             Err(err) => Err(err),
         };
+        if outcome.is_ok() && spec.toolset == Toolset::Contexts {
+            self.announce(&policy, spec.effect, &arguments);
+        }
         self.audit(&policy, &name, started, outcome.as_ref().map(|_| ())).await;
         let labels = [("tool", name), ("outcome", if outcome.is_ok() { "ok" } else { "error" }.to_owned())];
         metrics::counter!(TOOL_CALLS_TOTAL, &labels).increment(1);
@@ -239,8 +269,11 @@ impl ServerHandler for DevopsMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.policy(&context)?;
-        let resources = if self.shared.conformance.is_some() { conformance::resources()? } else { Vec::new() };
+        let policy = self.policy(&context)?;
+        let mut resources = resources::list(self.shared.store.as_ref(), policy.principal.tenant_id).await?;
+        if self.shared.conformance.is_some() {
+            resources.extend(conformance::resources()?);
+        }
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -259,11 +292,17 @@ impl ServerHandler for DevopsMcp {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.policy(&context)?;
+        let policy = self.policy(&context)?;
+        if let Some(id) = resources::parse_uri(&request.uri) {
+            return resources::read(self.shared.store.as_ref(), policy.principal.tenant_id, id).await.map(Into::into);
+        }
         if self.shared.conformance.is_some() {
             return conformance::read_resource(&request.uri).map(Into::into);
         }
-        Err(McpError::resource_not_found(format!("no resource {}", request.uri), None))
+        Err(McpError::invalid_params(
+            format!("no resource {}", request.uri),
+            Some(serde_json::json!({ "uri": request.uri })),
+        ))
     }
 
     #[allow(deprecated)]
@@ -272,21 +311,38 @@ impl ServerHandler for DevopsMcp {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.policy(&context)?;
+        let policy = self.policy(&context)?;
+        let tenant = policy.principal.tenant_id;
+        if let Some(id) = resources::parse_uri(&request.uri) {
+            // Only the tenant's own contexts can be watched.
+            resources::read(self.shared.store.as_ref(), tenant, id).await?;
+            resources::subscribe(
+                &self.subscriptions,
+                request.uri,
+                tenant,
+                context.peer.clone(),
+                &self.shared.context_changes,
+            );
+            return Ok(());
+        }
         if self.shared.conformance.is_some() {
             conformance::read_resource(&request.uri)?;
             return Ok(());
         }
-        Err(McpError::resource_not_found(format!("no resource {}", request.uri), None))
+        Err(McpError::invalid_params(
+            format!("no resource {}", request.uri),
+            Some(serde_json::json!({ "uri": request.uri })),
+        ))
     }
 
     #[allow(deprecated)]
     async fn unsubscribe(
         &self,
-        _request: UnsubscribeRequestParams,
+        request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.policy(&context)?;
+        resources::unsubscribe(&self.subscriptions, &request.uri);
         Ok(())
     }
 
@@ -296,7 +352,10 @@ impl ServerHandler for DevopsMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.policy(&context)?;
-        let prompts = if self.shared.conformance.is_some() { conformance::prompts()? } else { Vec::new() };
+        let mut prompts = prompts::list();
+        if self.shared.conformance.is_some() {
+            prompts.extend(conformance::prompts()?);
+        }
         Ok(ListPromptsResult::with_all_items(prompts))
     }
 
@@ -305,7 +364,13 @@ impl ServerHandler for DevopsMcp {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.policy(&context)?;
+        let policy = self.policy(&context)?;
+        if prompts::is_prompt(&request.name) {
+            let arguments = request.arguments.unwrap_or_default();
+            return prompts::get(self.shared.store.as_ref(), policy.principal.tenant_id, &request.name, &arguments)
+                .await
+                .map(Into::into);
+        }
         if self.shared.conformance.is_some() {
             return conformance::get_prompt_or_ask(&request);
         }
@@ -314,10 +379,24 @@ impl ServerHandler for DevopsMcp {
 
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
+        request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        self.policy(&context)?;
+        let policy = self.policy(&context)?;
+        if request.argument.name == "context_id" {
+            let values = prompts::complete_context_id(
+                self.shared.store.as_ref(),
+                policy.principal.tenant_id,
+                &request.argument.value,
+            )
+            .await;
+            let result =
+                serde_json::json!({ "completion": { "values": values, "total": values.len(), "hasMore": false } });
+            let mut result: CompleteResult =
+                serde_json::from_value(result).map_err(|e| McpError::internal_error(e.to_string(), None))?;
+            result.result_type = Some(rmcp::model::ResultType::COMPLETE);
+            return Ok(result);
+        }
         if self.shared.conformance.is_some() {
             return conformance::complete();
         }
@@ -346,24 +425,45 @@ impl ServerHandler for DevopsMcp {
     }
 
     fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
-        self.shared.conformance.as_ref().map(|_| conformance::Fixtures::accept(requested))
+        let mut accepted = match &self.shared.conformance {
+            Some(_) => conformance::Fixtures::accept(requested),
+            None => SubscriptionFilter::new(),
+        };
+        accepted.resources_list_changed = requested.resources_list_changed;
+        accepted.resource_subscriptions = requested.resource_subscriptions.clone();
+        Some(accepted)
     }
 
+    /// The 2026-07-28 form of subscriptions: context changes of the caller's
+    /// tenant, and the fixtures' list changes in test deployments. The sink
+    /// drops whatever the accepted filter does not cover.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let Some(fixtures) = &self.shared.conformance else {
-            context.cancelled().await;
-            return Ok(());
-        };
-        let mut changes = fixtures.changes.subscribe();
+        let tenant = self.policy(context.request_context())?.principal.tenant_id;
+        let mut contexts = self.shared.context_changes.subscribe();
+        let mut fixtures = self.shared.conformance.as_ref().map(|f| f.changes.subscribe());
+        let fixture_change =
+            async |fixtures: &mut Option<tokio::sync::broadcast::Receiver<conformance::ListChange>>| match fixtures {
+                Some(receiver) => receiver.recv().await.ok(),
+                None => std::future::pending().await,
+            };
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
-                change = changes.recv() => {
-                    // Changes outside the accepted filter are refused by the sink; that is fine.
+                change = contexts.recv() => match change {
+                    Ok(ContextChange::Updated { tenant: t, context: id }) if t == tenant => {
+                        let _ = context.sink().notify_resource_updated(resources::uri(id)).await;
+                    }
+                    Ok(ContextChange::Created { tenant: t }) if t == tenant => {
+                        let _ = context.sink().notify_resource_list_changed().await;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                change = fixture_change(&mut fixtures) => {
                     let _ = match change {
-                        Ok(conformance::ListChange::Tools) => context.sink().notify_tool_list_changed().await,
-                        Ok(conformance::ListChange::Prompts) => context.sink().notify_prompt_list_changed().await,
-                        Err(_) => return Ok(()),
+                        Some(conformance::ListChange::Tools) => context.sink().notify_tool_list_changed().await,
+                        Some(conformance::ListChange::Prompts) => context.sink().notify_prompt_list_changed().await,
+                        None => return Ok(()),
                     };
                 }
             }

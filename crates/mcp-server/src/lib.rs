@@ -11,7 +11,9 @@ pub mod conformance;
 pub mod handler;
 pub mod output;
 pub mod policy;
+pub mod prompts;
 pub mod registry;
+pub mod resources;
 pub mod sanitize;
 pub mod tools;
 pub mod ws;
@@ -58,6 +60,7 @@ pub fn shared(
         max_output_bytes: config.mcp.max_output_bytes,
         extra_toolsets,
         conformance: config.mcp.conformance_fixtures.then(|| Arc::new(conformance::Fixtures::default())),
+        context_changes: tokio::sync::broadcast::channel(256).0,
     }))
 }
 
@@ -76,6 +79,7 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         authenticator: authenticator.clone(),
         max_frame_bytes: config.limits.max_request_body_bytes,
         shutdown: shutdown.clone(),
+        allowed_hosts: config.mcp.allowed_hosts.clone(),
     };
     let service = StreamableHttpService::new(
         move || Ok(DevopsMcp::new(shared.clone())),

@@ -194,3 +194,57 @@ impl Registry {
         Ok((page, next))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use devops_models::{Principal, Scope, TenantId};
+
+    use super::*;
+    use crate::tools::core::{Identity, NoArguments};
+
+    struct Noop;
+
+    #[async_trait]
+    impl ToolHandler for Noop {
+        async fn call(&self, _ctx: &ToolContext, _arguments: JsonObject) -> Result<ToolOutput, ToolError> {
+            Err(ToolError::invalid("noop"))
+        }
+    }
+
+    fn policy(read_only: bool) -> Policy {
+        Policy {
+            principal: Principal { tenant_id: TenantId::new(), key_id: uuid::Uuid::nil(), scopes: vec![Scope::Write] },
+            read_only,
+            toolsets: BTreeSet::from([Toolset::Core, Toolset::Contexts]),
+        }
+    }
+
+    #[test]
+    fn pages_cover_every_visible_tool_once() {
+        const NAMES: [&str; 3] = ["a", "b", "c"];
+        let mut registry = Registry::new(true, 1024);
+        for n in 0..120 {
+            let name: &'static str = Box::leak(format!("tool_{n:03}_{}", NAMES[n % 3]).into_boxed_str());
+            let effect = if n % 2 == 0 { Effect::Read } else { Effect::Write };
+            registry.add(ToolSpec::new::<NoArguments, Identity>(Toolset::Contexts, name, "t", "d", effect, Noop));
+        }
+        for (read_only, expected) in [(false, 120), (true, 60)] {
+            let policy = policy(read_only);
+            let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+            loop {
+                let (page, next) = registry.page(&policy, cursor.as_deref()).expect("page");
+                assert!(page.len() <= PAGE_SIZE);
+                seen.extend(page.into_iter().map(|t| t.name.to_string()));
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let unique: BTreeSet<_> = seen.iter().collect();
+            assert_eq!((seen.len(), unique.len()), (expected, expected));
+        }
+        assert!(registry.page(&policy(false), Some("garbage")).is_err());
+    }
+}

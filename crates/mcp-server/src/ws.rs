@@ -38,6 +38,19 @@ pub struct WsState {
     pub authenticator: Authenticator,
     pub max_frame_bytes: usize,
     pub shutdown: CancellationToken,
+    /// The `mcp.allowed_hosts` that `/mcp` enforces too (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Whether the Host header names an allowed host; an entry without a port
+/// allows any port.
+fn host_allowed(parts: &Parts, allowed: &[String]) -> bool {
+    let Some(host) = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    allowed.iter().any(|entry| entry == host || entry.trim_start_matches('[').trim_end_matches(']') == name)
 }
 
 /// The key from the header, the `api_key` query parameter, or a
@@ -70,6 +83,9 @@ fn offers_mcp(parts: &Parts) -> bool {
 /// `GET /ws`: authenticates, then upgrades.
 pub async fn upgrade(State(state): State<WsState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
+    if !host_allowed(&parts, &state.allowed_hosts) {
+        return ApiError::new(ErrorCode::Forbidden, "this Host is not allowed").into_response();
+    }
     let token = credential(&parts);
     let principal = match state.authenticator.authenticate(token.as_deref()).await {
         Ok(principal) => principal,
@@ -226,4 +242,27 @@ async fn serve(socket: WebSocket, parts: Parts, state: WsState) {
     session.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     server.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(host: &str) -> Parts {
+        Request::builder().header("host", host).body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn hosts_are_checked_like_the_http_transport() {
+        let allowed =
+            vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string(), "mcp.example.com:443".into()];
+        for host in ["localhost:8080", "127.0.0.1", "[::1]:80", "mcp.example.com:443"] {
+            assert!(host_allowed(&parts(host), &allowed), "{host}");
+        }
+        for host in ["evil.example.com", "mcp.example.com:8443", "localhost.evil.com:80"] {
+            assert!(!host_allowed(&parts(host), &allowed), "{host}");
+        }
+    }
 }

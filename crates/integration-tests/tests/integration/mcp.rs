@@ -123,6 +123,40 @@ impl McpSession {
         messages.into_iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer to {method}"))
     }
 
+    /// Opens the session's standalone SSE stream and waits for a message with `method`.
+    pub async fn expect_notification(&self, method: &str, within: std::time::Duration) -> Value {
+        use futures::StreamExt;
+        let mut request = self
+            .client
+            .get(&self.url)
+            .bearer_auth(&self.key)
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18");
+        if let Some(id) = &self.session_id {
+            request = request.header("mcp-session-id", id);
+        }
+        let response = request.send().await.expect("GET stream");
+        assert!(response.status().is_success(), "{}", response.status());
+        let mut stream = response.bytes_stream();
+        let mut buffer = String::new();
+        let found = tokio::time::timeout(within, async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                for line in buffer.lines() {
+                    if let Some(data) = line.strip_prefix("data:")
+                        && let Ok(message) = serde_json::from_str::<Value>(data.trim())
+                        && message["method"] == method
+                    {
+                        return Some(message);
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        found.ok().flatten().unwrap_or_else(|| panic!("no {method} within {within:?}"))
+    }
+
     pub async fn notify(&mut self, method: &str) {
         let (status, _) = self.raw(json!({ "jsonrpc": "2.0", "method": method }).to_string()).await;
         assert!(status.is_success(), "{method}: {status}");
@@ -569,4 +603,78 @@ async fn the_stdio_bridge_relays_a_whole_session() {
     let answer: Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(answer["id"], 7);
     assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("401")), "{answer}");
+}
+
+#[tokio::test]
+async fn contexts_are_resources_prompts_and_completions() {
+    let (mcp, a) = fixture(Config::default()).await;
+    let b = mcp.store.create_tenant("other").await.expect("b").id;
+    let mut alice = mcp.session(&mcp.key(a, vec![Scope::Write]).await, &[]).await;
+    let mut bob = mcp.session(&mcp.key(b, vec![Scope::Write]).await, &[]).await;
+    let (_, created, _) = alice.call("create_context", json!({ "name": "release-7" })).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    alice
+        .call(
+            "append_to_context",
+            json!({ "context_id": id, "items": [{ "role": "note", "content": "ship on friday" }] }),
+        )
+        .await;
+    let uri = format!("context://{id}");
+
+    let listed = alice.request("resources/list", json!({})).await;
+    assert!(listed["result"]["resources"].as_array().expect("resources").iter().any(|r| r["uri"] == uri.as_str()));
+    let read = alice.request("resources/read", json!({ "uri": uri })).await;
+    let document: Value =
+        serde_json::from_str(read["result"]["contents"][0]["text"].as_str().expect("text")).expect("json");
+    assert_eq!(document["items"][0]["content"], "ship on friday");
+    let foreign = bob.request("resources/read", json!({ "uri": uri })).await;
+    assert!(foreign["error"].is_object(), "another tenant's context is not readable: {foreign}");
+    let bob_list = bob.request("resources/list", json!({})).await;
+    assert_eq!(bob_list["result"]["resources"], json!([]));
+
+    let prompt =
+        alice.request("prompts/get", json!({ "name": "summarize_context", "arguments": { "context_id": id } })).await;
+    let text = prompt["result"]["messages"][0]["content"]["text"].as_str().expect("prompt text");
+    assert!(text.contains("ship on friday") && text.contains("#1"), "{text}");
+    let completion = alice
+        .request(
+            "completion/complete",
+            json!({ "ref": { "type": "ref/prompt", "name": "summarize_context" }, "argument": { "name": "context_id", "value": &id[..8] } }),
+        )
+        .await;
+    assert_eq!(completion["result"]["completion"]["values"], json!([id]));
+    let none_for_bob = bob
+        .request(
+            "completion/complete",
+            json!({ "ref": { "type": "ref/prompt", "name": "summarize_context" }, "argument": { "name": "context_id", "value": "" } }),
+        )
+        .await;
+    assert_eq!(none_for_bob["result"]["completion"]["values"], json!([]));
+
+    let refused = bob.request("resources/subscribe", json!({ "uri": uri })).await;
+    assert!(refused["error"].is_object(), "cannot watch another tenant's context");
+    let subscribed = alice.request("resources/subscribe", json!({ "uri": uri })).await;
+    assert!(subscribed["result"].is_object(), "{subscribed}");
+    let watcher = {
+        let session = McpSession {
+            url: alice.url.clone(),
+            key: alice.key.clone(),
+            headers: Vec::new(),
+            session_id: alice.session_id.clone(),
+            next_id: 1000,
+            client: reqwest::Client::new(),
+        };
+        tokio::spawn(async move {
+            session.expect_notification("notifications/resources/updated", std::time::Duration::from_secs(10)).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    alice
+        .call(
+            "append_to_context",
+            json!({ "context_id": id, "items": [{ "role": "note", "content": "moved to monday" }] }),
+        )
+        .await;
+    let updated = watcher.await.expect("watcher");
+    assert_eq!(updated["params"]["uri"], uri.as_str());
 }
