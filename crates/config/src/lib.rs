@@ -203,6 +203,37 @@ pub struct AuthConfig {
     /// The public base URL of the MCP server (`https://mcp.example.com`);
     /// empty means the request's own scheme-less Host, served as http.
     pub public_url: String,
+    /// JWTs from an identity provider, accepted beside API keys.
+    pub jwt: JwtConfig,
+}
+
+/// Bearer JWTs validated against a JWKS. Off while `jwks_url` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JwtConfig {
+    pub jwks_url: String,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// Claim naming the tenant, by id or name.
+    pub tenant_claim: String,
+    /// Claim holding the scopes, space-separated or an array.
+    pub scopes_claim: String,
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            jwks_url: String::new(),
+            issuer: String::new(),
+            audience: String::new(),
+            tenant_claim: "tenant".into(),
+            scopes_claim: "scope".into(),
+            leeway_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -422,6 +453,12 @@ impl Config {
         }
         if self.cache.pool_size == 0 {
             return invalid("cache.pool_size must be at least 1".into());
+        }
+        let jwt = &self.auth.jwt;
+        if !jwt.jwks_url.is_empty()
+            && (url::Url::parse(&jwt.jwks_url).is_err() || jwt.issuer.is_empty() || jwt.audience.is_empty())
+        {
+            return invalid("auth.jwt needs a jwks_url URL, an issuer and an audience".into());
         }
         if !self.auth.public_url.is_empty() && url::Url::parse(&self.auth.public_url).is_err() {
             return invalid(format!("auth.public_url is not a URL: {:?}", self.auth.public_url));

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InvalidApiKey,
     ExpiredApiKey,
     RevokedApiKey,
+    InvalidToken,
+    ExpiredToken,
     UnknownTenant,
     Forbidden,
     NotFound,
@@ -43,7 +45,7 @@ pub struct CodeSpec {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidArgument,
         ErrorCode::MalformedJson,
         ErrorCode::PayloadTooLarge,
@@ -52,6 +54,8 @@ impl ErrorCode {
         ErrorCode::InvalidApiKey,
         ErrorCode::ExpiredApiKey,
         ErrorCode::RevokedApiKey,
+        ErrorCode::InvalidToken,
+        ErrorCode::ExpiredToken,
         ErrorCode::UnknownTenant,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -76,6 +80,8 @@ impl ErrorCode {
             ErrorCode::InvalidApiKey => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::ExpiredApiKey => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::RevokedApiKey => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
+            ErrorCode::InvalidToken => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
+            ErrorCode::ExpiredToken => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::UnknownTenant => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::Forbidden => (G::PermissionDenied, StatusCode::FORBIDDEN, false),
             ErrorCode::NotFound => (G::NotFound, StatusCode::NOT_FOUND, false),
@@ -100,6 +106,8 @@ impl ErrorCode {
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::ExpiredApiKey => "expired_api_key",
             ErrorCode::RevokedApiKey => "revoked_api_key",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::UnknownTenant => "unknown_tenant",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",

@@ -84,7 +84,7 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("dmcp_<key id>_<secret>")
-                    .description(Some("An API key created with `devops-mcp key create` or POST /api/v1/keys."))
+                    .description(Some("An API key created with `devops-mcp key create` or POST /api/v1/keys, or a JWT from the configured identity provider."))
                     .build(),
             ),
         );

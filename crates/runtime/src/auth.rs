@@ -14,6 +14,8 @@ use devops_errors::{ApiError, ErrorCode};
 use devops_models::{ParsedApiKey, Principal, Scope};
 use devops_store::{ApiKeyCredential, Store};
 
+use crate::jwt::JwtVerifier;
+
 /// Last-use timestamps are written at most this often per key, so
 /// authentication stays a single indexed read.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -40,6 +42,7 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     cache: Arc<dyn Cache>,
     anonymous_is_dev_admin: bool,
+    jwt: Option<Arc<JwtVerifier>>,
     /// Set on resources that publish RFC 9728 metadata: the configured public
     /// base URL, or empty to derive it from the request's Host.
     resource_metadata: Option<String>,
@@ -47,7 +50,8 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, auth: &devops_config::AuthConfig) -> Self {
-        Self { store, cache, anonymous_is_dev_admin: auth.disabled, resource_metadata: None }
+        let jwt = (!auth.jwt.jwks_url.is_empty()).then(|| Arc::new(JwtVerifier::new(auth.jwt.clone())));
+        Self { store, cache, anonymous_is_dev_admin: auth.disabled, jwt, resource_metadata: None }
     }
 
     /// Points 401 challenges at this resource's RFC 9728 metadata.
@@ -60,6 +64,22 @@ impl Authenticator {
     pub fn metadata_url(&self, headers: &axum::http::HeaderMap) -> Option<String> {
         let base = self.resource_metadata.as_ref()?;
         Some(format!("{}{RESOURCE_METADATA_PATH}", public_base_url(base, headers)))
+    }
+
+    /// The principal of a valid JWT: its tenant (by id or name) and the
+    /// scopes it grants that we know.
+    async fn jwt_principal(&self, jwt: &JwtVerifier, token: &str) -> Result<Principal, ApiError> {
+        let claims = jwt.verify(token).await?;
+        let tenant = match claims.tenant.parse() {
+            Ok(id) => self.store.get_tenant(devops_models::TenantId(id)).await.ok(),
+            Err(_) => self.store.find_tenant_by_name(&claims.tenant).await.map_err(|e| ApiError::from_coded(&e))?,
+        };
+        let tenant =
+            tenant.ok_or_else(|| ApiError::new(ErrorCode::UnknownTenant, "the token names an unknown tenant"))?;
+        let scopes = claims.scopes.iter().filter_map(|s| s.parse::<Scope>().ok()).collect();
+        // A stable actor id per subject, for the audit log.
+        let key_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("jwt:{}", claims.subject).as_bytes());
+        Ok(Principal { tenant_id: tenant.id, key_id, scopes })
     }
 
     /// The key's record, from the cache or the store. A cache failure only
@@ -108,7 +128,12 @@ impl Authenticator {
             ApiError::new(ErrorCode::Unauthenticated, "missing credentials: send 'Authorization: Bearer <api key>'")
         })?;
         let invalid = || ApiError::new(ErrorCode::InvalidApiKey, "the API key is not valid");
-        let parsed = ParsedApiKey::parse(token).ok_or_else(invalid)?;
+        let Some(parsed) = ParsedApiKey::parse(token) else {
+            return match &self.jwt {
+                Some(jwt) if token.split('.').count() == 3 => self.jwt_principal(jwt, token).await,
+                _ => Err(invalid()),
+            };
+        };
         let credential = self.credential(&parsed).await?;
         let credential = credential.filter(|c| parsed.matches_hash(&c.hash)).ok_or_else(invalid)?;
         let key = credential.key;

@@ -7,6 +7,7 @@ pub mod backends;
 pub mod bootstrap;
 pub mod grpc;
 pub mod http;
+pub mod jwt;
 pub mod ops;
 pub mod outbox;
 

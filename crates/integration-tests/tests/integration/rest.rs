@@ -18,6 +18,14 @@ pub struct TestApi {
 
 impl TestApi {
     pub async fn start() -> TestApi {
+        Self::start_with(devops_config::Config {
+            limits: devops_config::LimitsConfig { max_request_body_bytes: 64 * 1024 },
+            ..devops_config::Config::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(config: devops_config::Config) -> TestApi {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
         let router = devops_rest_api::app(
@@ -26,10 +34,7 @@ impl TestApi {
                 cache: std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
             },
             devops_runtime::ops::Readiness::default(),
-            &devops_config::Config {
-                limits: devops_config::LimitsConfig { max_request_body_bytes: 64 * 1024 },
-                ..devops_config::Config::default()
-            },
+            &config,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -250,4 +255,95 @@ async fn docs_and_health_are_open_and_the_api_is_described() {
     let metrics =
         api.client.get(format!("{}/metrics", api.base)).send().await.expect("send").text().await.expect("text");
     assert!(metrics.contains("http_requests_total"), "requests are counted");
+}
+
+mod jwt {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+    use super::*;
+
+    /// A P-256 key made for this test only.
+    const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgA2lBdvpO9Tkc/8W8
+5rfj1gvDRystrCIHZCH4ISlIAoqhRANCAAQnHdLdMFH1vcUEgBVvOW+OCUSk/H6N
+oUvSWkt9dTCW1rLMmOHJU9r5RyO5HbktlH+Q71D61Zj7+StCsJCTZN9K
+-----END PRIVATE KEY-----";
+    const TEST_X: &str = "Jx3S3TBR9b3FBIAVbzlvjglEpPx-jaFL0lpLfXUwltY";
+    const TEST_Y: &str = "ssyY4clT2vlHI7kduS2Uf5DvUPrVmPv5K0KwkJNk30o";
+
+    async fn serve_jwks() -> String {
+        let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": "test-key", "alg": "ES256", "use": "sig",
+            "x": TEST_X, "y": TEST_Y }] });
+        let router =
+            axum::Router::new().route("/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+
+    fn token(kid: &str, claims: Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.into());
+        encode(&header, &claims, &EncodingKey::from_ec_pem(TEST_KEY.as_bytes()).expect("key")).expect("sign")
+    }
+
+    fn claims(tenant: &str, audience: &str, expires_in: i64) -> Value {
+        let now = chrono::Utc::now().timestamp();
+        json!({ "iss": "https://idp.test", "aud": audience, "sub": "user-1", "exp": now + expires_in, "iat": now,
+                "tenant": tenant, "scope": "read write" })
+    }
+
+    #[tokio::test]
+    async fn tokens_from_the_identity_provider_authenticate_and_are_checked() {
+        let mut config = devops_config::Config::default();
+        config.auth.jwt.jwks_url = serve_jwks().await;
+        config.auth.jwt.issuer = "https://idp.test".into();
+        config.auth.jwt.audience = "devops-mcp".into();
+        config.auth.jwt.leeway_secs = 0;
+        let api = TestApi::start_with(config).await;
+        let tenant = api.store.create_tenant("acme").await.expect("tenant");
+
+        for tenant_claim in ["acme".to_string(), tenant.id.to_string()] {
+            let good = token("test-key", claims(&tenant_claim, "devops-mcp", 300));
+            let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&good), None).await;
+            assert_eq!((status, body["name"].as_str()), (StatusCode::OK, Some("acme")), "{body}");
+        }
+        let reader = token("test-key", claims("acme", "devops-mcp", 300));
+        let (status, body) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&reader), None).await;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "scopes come from the token");
+
+        let cases = [
+            (token("test-key", claims("acme", "devops-mcp", -120)), "expired_token"),
+            (token("test-key", claims("acme", "someone-else", 300)), "invalid_token"),
+            (token("other-key", claims("acme", "devops-mcp", 300)), "invalid_token"),
+            (token("test-key", claims("nobody", "devops-mcp", 300)), "unknown_tenant"),
+        ];
+        for (bad, expected) in cases {
+            let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&bad), None).await;
+            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, expected), "{body}");
+        }
+        let good = token("test-key", claims("acme", "devops-mcp", 300));
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged_payload = claims("acme", "devops-mcp", 300).to_string().replace("read write", "read write admin");
+        let forged = base64_url(forged_payload.as_bytes());
+        parts[1] = &forged;
+        let (status, body) = api.call(reqwest::Method::GET, "/api/v1/keys", Some(&parts.join(".")), None).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "invalid_token"),
+            "a changed payload breaks the signature"
+        );
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        bytes
+            .chunks(3)
+            .flat_map(|chunk| {
+                let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+                (0..=chunk.len()).map(move |i| TABLE[(n >> (18 - 6 * i) & 63) as usize] as char)
+            })
+            .collect()
+    }
 }
