@@ -678,3 +678,37 @@ async fn contexts_are_resources_prompts_and_completions() {
     let updated = watcher.await.expect("watcher");
     assert_eq!(updated["params"]["uri"], uri.as_str());
 }
+
+/// In stateless mode any replica answers any request: no session to stick to.
+#[tokio::test]
+async fn stateless_replicas_serve_each_others_clients() {
+    let mut config = Config::default();
+    config.mcp.stateless = true;
+    let first = TestMcp::start(config.clone()).await;
+    let tenant = first.store.create_tenant("acme").await.expect("tenant").id;
+    let key = first.key(tenant, vec![Scope::Write]).await;
+    // A second replica on the same store.
+    let backends = Backends {
+        store: Some(first.store.clone()),
+        blob: Some(Arc::new(
+            devops_adapters::blob::LocalBlobStore::open(first._dir.path().join("blobs")).await.expect("blobs"),
+        )),
+        cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
+        ..Backends::default()
+    };
+    let shared = devops_mcp_server::shared(&backends, devops_mcp_server::registry(&config), &config, Vec::new())
+        .expect("shared");
+    let router =
+        devops_mcp_server::app(shared, backends.readiness(), &config, tokio_util::sync::CancellationToken::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let second_url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut session = first.session(&key, &[]).await;
+    assert!(session.session_id.is_none(), "stateless mode hands out no session");
+    let (_, created, _) = session.call("create_context", json!({ "name": "shared" })).await;
+    session.url = second_url;
+    let (is_error, page, _) = session.call("get_context", json!({ "context_id": created["id"] })).await;
+    assert!(!is_error, "the other replica serves the same client: {page}");
+    assert_eq!(page["context"]["name"], "shared");
+}
