@@ -91,6 +91,13 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> Result<()> {
     let addr = listener.local_addr().map_err(Error::Serve)?;
     tracing::info!(%addr, "listening");
+    // Responses are written in several small frames (SSE priming, then the
+    // message); without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms to each.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = std::pin::pin!(server.into_future());
     tokio::select! {
