@@ -47,7 +47,10 @@ fn answer(body: &str, id: u64) -> Option<Value> {
     let messages: Vec<Value> = if body.trim_start().starts_with('{') {
         serde_json::from_str(body).ok().into_iter().collect()
     } else {
-        body.lines().filter_map(|l| l.strip_prefix("data:")).filter_map(|d| serde_json::from_str(d.trim()).ok()).collect()
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect()
     };
     messages.into_iter().find(|m| m["id"] == id)
 }
@@ -134,7 +137,8 @@ async fn main() -> anyhow::Result<()> {
     let workers: Vec<_> = sessions
         .into_iter()
         .map(|session| {
-            let (measuring, stop, tool, arguments) = (measuring.clone(), stop.clone(), args.tool.clone(), arguments.clone());
+            let (measuring, stop, tool, arguments) =
+                (measuring.clone(), stop.clone(), args.tool.clone(), arguments.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut errors, mut id) = (Vec::new(), 0u64, 1u64);
                 while !stop.load(Ordering::Relaxed) {
