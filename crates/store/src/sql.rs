@@ -130,6 +130,47 @@ fn parse_outcome(raw: &str) -> Result<AuditOutcome> {
 macro_rules! impl_store {
     ($store:ty, $row:ty, $migrator:expr) => {
         impl $store {
+            /// One row of `table` owned by `tenant`, by id.
+            async fn one<T>(
+                &self,
+                table: &str,
+                columns: &str,
+                tenant: TenantId,
+                id: Uuid,
+                what: &'static str,
+                decode: fn(&$row) -> Result<T>,
+            ) -> Result<T> {
+                let sql = format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(Error::NotFound(what))?;
+                decode(&row)
+            }
+
+            /// A keyset page of `table` owned by `tenant`, by id.
+            async fn page<T>(
+                &self,
+                table: &str,
+                columns: &str,
+                tenant: TenantId,
+                page: Page,
+                decode: fn(&$row) -> Result<T>,
+            ) -> Result<Vec<T>> {
+                let sql = format!(
+                    "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(page.after)
+                    .bind(page.clamped_limit())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(decode).collect()
+            }
+
             fn tenant_from(row: &$row) -> Result<Tenant> {
                 Ok(Tenant {
                     id: TenantId(row.try_get("id")?),
@@ -317,28 +358,11 @@ macro_rules! impl_store {
             }
 
             async fn get_api_key(&self, tenant: TenantId, id: Uuid) -> Result<ApiKey> {
-                let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(tenant.0)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(Error::NotFound("api key"))?;
-                Self::api_key_from(&row)
+                self.one("api_keys", API_KEY_COLUMNS, tenant, id, "api key", Self::api_key_from).await
             }
 
             async fn list_api_keys(&self, tenant: TenantId, page: Page) -> Result<Vec<ApiKey>> {
-                let sql = format!(
-                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) \
-                     ORDER BY id LIMIT $3"
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(tenant.0)
-                    .bind(page.after)
-                    .bind(page.clamped_limit())
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(Self::api_key_from).collect()
+                self.page("api_keys", API_KEY_COLUMNS, tenant, page, Self::api_key_from).await
             }
 
             async fn revoke_api_key(&self, tenant: TenantId, id: Uuid, at: DateTime<Utc>) -> Result<ApiKey> {
@@ -477,28 +501,11 @@ macro_rules! impl_store {
             }
 
             async fn get_context(&self, tenant: TenantId, id: Uuid) -> Result<Context> {
-                let sql = format!("SELECT {CONTEXT_COLUMNS} FROM contexts WHERE tenant_id = $1 AND id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(tenant.0)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(Error::NotFound("context"))?;
-                Self::context_from(&row)
+                self.one("contexts", CONTEXT_COLUMNS, tenant, id, "context", Self::context_from).await
             }
 
             async fn list_contexts(&self, tenant: TenantId, page: Page) -> Result<Vec<Context>> {
-                let sql = format!(
-                    "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) \
-                     ORDER BY id LIMIT $3"
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(tenant.0)
-                    .bind(page.after)
-                    .bind(page.clamped_limit())
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(Self::context_from).collect()
+                self.page("contexts", CONTEXT_COLUMNS, tenant, page, Self::context_from).await
             }
 
             async fn update_context(&self, tenant: TenantId, id: Uuid, update: &ContextUpdate) -> Result<Context> {

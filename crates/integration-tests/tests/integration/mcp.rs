@@ -21,21 +21,7 @@ impl TestMcp {
     pub async fn start(config: Config) -> TestMcp {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
-        let backends = Backends {
-            store: Some(store.clone()),
-            blob: Some(Arc::new(
-                devops_adapters::blob::LocalBlobStore::open(dir.path().join("blobs")).await.expect("blobs"),
-            )),
-            cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
-            ..Backends::default()
-        };
-        let shared = devops_mcp_server::shared(&backends, devops_mcp_server::registry(&config), &config, Vec::new())
-            .expect("shared");
-        let router =
-            devops_mcp_server::app(shared, backends.readiness(), &config, tokio_util::sync::CancellationToken::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let url = serve_replica(&config, store.clone(), dir.path()).await;
         TestMcp { url, store, _dir: dir }
     }
 
@@ -61,6 +47,24 @@ impl TestMcp {
         session.notify("notifications/initialized").await;
         session
     }
+}
+
+/// Serves one mcp-server on `store` and returns its `/mcp` URL.
+async fn serve_replica(config: &Config, store: Arc<dyn Store>, dir: &std::path::Path) -> String {
+    let backends = Backends {
+        store: Some(store),
+        blob: Some(Arc::new(devops_adapters::blob::LocalBlobStore::open(dir.join("blobs")).await.expect("blobs"))),
+        cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
+        ..Backends::default()
+    };
+    let shared =
+        devops_mcp_server::shared(&backends, devops_mcp_server::registry(config), config, Vec::new()).expect("shared");
+    let router =
+        devops_mcp_server::app(shared, backends.readiness(), config, tokio_util::sync::CancellationToken::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
 }
 
 pub struct McpSession {
@@ -688,21 +692,7 @@ async fn stateless_replicas_serve_each_others_clients() {
     let tenant = first.store.create_tenant("acme").await.expect("tenant").id;
     let key = first.key(tenant, vec![Scope::Write]).await;
     // A second replica on the same store.
-    let backends = Backends {
-        store: Some(first.store.clone()),
-        blob: Some(Arc::new(
-            devops_adapters::blob::LocalBlobStore::open(first._dir.path().join("blobs")).await.expect("blobs"),
-        )),
-        cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
-        ..Backends::default()
-    };
-    let shared = devops_mcp_server::shared(&backends, devops_mcp_server::registry(&config), &config, Vec::new())
-        .expect("shared");
-    let router =
-        devops_mcp_server::app(shared, backends.readiness(), &config, tokio_util::sync::CancellationToken::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let second_url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let second_url = serve_replica(&config, first.store.clone(), first._dir.path()).await;
 
     let mut session = first.session(&key, &[]).await;
     assert!(session.session_id.is_none(), "stateless mode hands out no session");
