@@ -154,6 +154,10 @@ pub fn capped_result(capped: output::Capped, structured: Option<serde_json::Valu
 /// A tool error: the text names the code. The code also travels in `_meta`,
 /// not in structured content, which clients check against the tool's output
 /// schema even on errors.
+fn cancelled() -> ToolError {
+    ToolError::new(devops_errors::ErrorCode::Timeout, "cancelled by the client")
+}
+
 fn error_result(err: &ToolError) -> CallToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(format!("error [{}]: {}", err.code, err.message))]);
     let mut meta = MetaObject::new();
@@ -227,7 +231,10 @@ impl ServerHandler for DevopsMcp {
             && conformance::is_fixture(&name)
         {
             let progress = Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() };
-            return conformance::call(fixtures, request, &context, &progress).await;
+            return tokio::select! {
+                response = conformance::call(fixtures, request, &context, &progress) => response,
+                () = context.ct.cancelled() => Ok(error_result(&cancelled()).into()),
+            };
         }
         let Some(spec) = self.shared.registry.get(&name, &policy) else {
             return Err(McpError::invalid_params(format!("unknown tool: {name}"), None));
@@ -244,7 +251,7 @@ impl ServerHandler for DevopsMcp {
         let arguments = request.arguments.unwrap_or_default();
         let outcome = tokio::select! {
             outcome = spec.handler.call(&ctx, arguments.clone()) => outcome,
-            () = context.ct.cancelled() => Err(ToolError::new(devops_errors::ErrorCode::Timeout, "cancelled by the client")),
+            () = context.ct.cancelled() => Err(cancelled()),
         };
         let outcome = match outcome {
             Ok(output) => self.render(&policy, output).await,

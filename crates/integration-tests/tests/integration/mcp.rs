@@ -702,3 +702,39 @@ async fn stateless_replicas_serve_each_others_clients() {
     assert!(!is_error, "the other replica serves the same client: {page}");
     assert_eq!(page["context"]["name"], "shared");
 }
+
+/// `notifications/cancelled` stops a running tool; the session keeps working.
+#[tokio::test]
+async fn a_cancelled_tool_call_stops_and_the_session_carries_on() {
+    // The conformance fixtures' progress tool runs long enough to cancel.
+    let mut config = Config { dev: true, ..Config::default() };
+    config.mcp.conformance_fixtures = true;
+    let (mcp, tenant) = fixture(config).await;
+    let mut session = mcp.session(&mcp.key(tenant, vec![Scope::Write]).await, &[]).await;
+    let mut caller = McpSession {
+        url: session.url.clone(),
+        key: session.key.clone(),
+        headers: Vec::new(),
+        session_id: session.session_id.clone(),
+        next_id: 500,
+        client: reqwest::Client::new(),
+    };
+    let running = tokio::spawn(async move {
+        let call = json!({ "jsonrpc": "2.0", "id": 50, "method": "tools/call",
+            "params": { "name": "test_tool_with_progress", "arguments": {}, "_meta": { "progressToken": "p" } } });
+        caller.raw(call.to_string()).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    let (status, _) = session
+        .raw(json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": 50, "reason": "test" } }).to_string())
+        .await;
+    assert!(status.is_success(), "{status}");
+    let (_, messages) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), running).await.expect("ends").expect("task");
+    let completed = messages
+        .iter()
+        .any(|m| m["id"] == 50 && m["result"]["content"][0]["text"] == "Tool with progress executed successfully");
+    assert!(!completed, "the tool ran to completion despite the cancellation: {messages:?}");
+    let ping = session.request("ping", json!({})).await;
+    assert!(ping["result"].is_object(), "the session carries on: {ping}");
+}
