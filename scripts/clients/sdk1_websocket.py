@@ -2,36 +2,22 @@
 its WebSocket transport. Env: MCP_WS_URL (ws://…/ws), MCP_KEY. Exit 1 on any failed check."""
 
 import asyncio
-import json
 import os
-import sys
 import uuid
 import warnings
 
+import checks
+from checks import check
 from mcp import ClientSession
 from mcp.client.websocket import websocket_client
 
 URL = os.environ.get("MCP_WS_URL", "ws://127.0.0.1:18080/ws")
 KEY = os.environ["MCP_KEY"]
-passed = failed = 0
 warnings.simplefilter("ignore", DeprecationWarning)  # 1.x marks its WebSocket transport deprecated
 
 
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
-
 def payload(result):
-    """A tool's JSON result: structuredContent, else the first text block parsed."""
-    if result.structuredContent is not None:
-        return result.structuredContent
-    return json.loads(result.content[0].text)
+    return checks.payload(result.structuredContent, result.content)
 
 
 async def main():
@@ -60,10 +46,5 @@ async def main():
             check("delete_context", not deleted.isError, repr(deleted))
 
 
-try:
-    asyncio.run(main())
-except Exception as exc:  # a crash (connect, protocol) is a failure too, not a traceback-only exit
-    failed += 1
-    print(f"FAIL sdk1_websocket crashed: {exc!r}")
-print(f"sdk1_websocket: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.guarded("sdk1_websocket", lambda: asyncio.run(main()))
+checks.finish("sdk1_websocket")

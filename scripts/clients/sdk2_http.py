@@ -2,35 +2,21 @@
 Streamable HTTP. Env: MCP_URL (…/mcp), MCP_KEY (API key). Exit 1 on any failed check."""
 
 import asyncio
-import json
 import os
-import sys
 import uuid
 
 import httpx2  # mcp 2.x ships its own httpx fork; its Client takes a Transport, not headers
+import checks
+from checks import check
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 URL = os.environ.get("MCP_URL", "http://127.0.0.1:18080/mcp")
 KEY = os.environ["MCP_KEY"]
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 def payload(result):
-    """A tool's JSON result: structuredContent, else the first text block parsed."""
-    if result.structured_content is not None:
-        return result.structured_content
-    return json.loads(result.content[0].text)
+    return checks.payload(result.structured_content, result.content)
 
 
 async def main(mode):
@@ -79,10 +65,5 @@ async def main(mode):
 # "auto" probes server/discover and lands on the newest protocol (stateless); "legacy" forces the
 # initialize handshake with an Mcp-Session-Id, the path 2025-era clients take.
 for mode in ("auto", "legacy"):
-    try:
-        asyncio.run(main(mode))
-    except Exception as exc:  # a crash (connect, protocol) is a failure too, not a traceback-only exit
-        failed += 1
-        print(f"FAIL sdk2_http ({mode}) crashed: {exc!r}")
-print(f"sdk2_http: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+    checks.guarded(f"sdk2_http ({mode})", lambda: asyncio.run(main(mode)))
+checks.finish("sdk2_http")

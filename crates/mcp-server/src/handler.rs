@@ -2,6 +2,7 @@
 //! policy, caps output, strips hidden characters, honours cancellation and
 //! progress, and audits every call.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 
 use crate::policy::{Policy, Toolset};
-use crate::registry::{Registry, ToolContext, ToolError, ToolOutput};
+use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::resources::{self, ContextChange, SessionSubscriptions};
 use crate::sanitize::sanitize;
 use crate::{conformance, output, prompts};
@@ -59,9 +60,6 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub blob: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
-    pub max_output_bytes: usize,
-    /// Toolsets every request gets in addition to the ones it selects.
-    pub extra_toolsets: Vec<Toolset>,
     /// The conformance suite's fixtures, in test deployments only.
     pub conformance: Option<Arc<conformance::Fixtures>>,
     /// Announces context changes to subscribed sessions.
@@ -80,25 +78,24 @@ impl DevopsMcp {
         Self { shared, subscriptions: SessionSubscriptions::default() }
     }
 
-    /// Tells subscribers that a context tool changed something.
-    fn announce(&self, policy: &Policy, spec_effect: crate::registry::Effect, arguments: &rmcp::model::JsonObject) {
-        if spec_effect == crate::registry::Effect::Read {
-            return;
+    /// The change a successful call of `spec` with `arguments` makes to the
+    /// tenant's contexts, if any, for subscribers.
+    fn context_change(policy: &Policy, spec: &ToolSpec, arguments: &rmcp::model::JsonObject) -> Option<ContextChange> {
+        if spec.toolset != Toolset::Contexts || spec.effect == Effect::Read {
+            return None;
         }
         let tenant = policy.principal.tenant_id;
-        let change = match arguments.get("context_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()) {
+        Some(match arguments.get("context_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()) {
             Some(context) => ContextChange::Updated { tenant, context },
             None => ContextChange::Created { tenant },
-        };
-        // No receiver just means nobody subscribed.
-        let _ = self.shared.context_changes.send(change);
+        })
     }
 
     fn policy(&self, context: &RequestContext<RoleServer>) -> Result<Policy, McpError> {
         context
             .extensions
             .get::<Parts>()
-            .and_then(|parts| Policy::from_parts(parts, &self.shared.extra_toolsets))
+            .and_then(Policy::from_parts)
             .ok_or_else(|| McpError::invalid_request("unauthenticated", None))
     }
 
@@ -129,10 +126,10 @@ impl DevopsMcp {
         if output.precapped {
             return Ok(capped_result(output::Capped { text: output.text, truncation: None }, output.structured));
         }
-        let text = sanitize(&output.text).into_owned();
-        let capped =
-            output::cap(self.shared.cache.as_ref(), policy.principal.tenant_id, text, self.shared.max_output_bytes, 0)
-                .await?;
+        // Copy only when something had to be stripped.
+        let text = if let Cow::Owned(clean) = sanitize(&output.text) { clean } else { output.text };
+        let max = self.shared.registry.max_output_bytes;
+        let capped = output::cap(self.shared.cache.as_ref(), policy.principal.tenant_id, text, max, 0).await?;
         Ok(capped_result(capped, output.structured))
     }
 }
@@ -249,16 +246,18 @@ impl ServerHandler for DevopsMcp {
             progress: Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() },
         };
         let arguments = request.arguments.unwrap_or_default();
+        let change = Self::context_change(&policy, spec, &arguments);
         let outcome = tokio::select! {
-            outcome = spec.handler.call(&ctx, arguments.clone()) => outcome,
+            outcome = spec.handler.call(&ctx, arguments) => outcome,
             () = context.ct.cancelled() => Err(cancelled()),
         };
         let outcome = match outcome {
             Ok(output) => self.render(&policy, output).await,
             Err(err) => Err(err),
         };
-        if outcome.is_ok() && spec.toolset == Toolset::Contexts {
-            self.announce(&policy, spec.effect, &arguments);
+        if let Some(change) = change.filter(|_| outcome.is_ok()) {
+            // No receiver just means nobody subscribed.
+            let _ = self.shared.context_changes.send(change);
         }
         self.audit(&policy, &name, started, outcome.as_ref().map(|_| ())).await;
         let labels = [("tool", name), ("outcome", if outcome.is_ok() { "ok" } else { "error" }.to_owned())];

@@ -30,7 +30,6 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::{DevopsMcp, Shared};
-use crate::policy::Toolset;
 use crate::registry::Registry;
 
 pub const NAME: &str = "mcp-server";
@@ -46,19 +45,12 @@ pub fn registry(config: &Config) -> Registry {
 }
 
 /// What the handler shares, from connected back ends.
-pub fn shared(
-    backends: &Backends,
-    registry: Registry,
-    config: &Config,
-    extra_toolsets: Vec<Toolset>,
-) -> devops_runtime::Result<Arc<Shared>> {
+pub fn shared(backends: &Backends, registry: Registry, config: &Config) -> devops_runtime::Result<Arc<Shared>> {
     Ok(Arc::new(Shared {
         registry,
         store: backends.store()?,
         blob: backends.blob()?,
         cache: backends.cache()?,
-        max_output_bytes: config.mcp.max_output_bytes,
-        extra_toolsets,
         conformance: config.mcp.conformance_fixtures.then(|| Arc::new(conformance::Fixtures::default())),
         context_changes: tokio::sync::broadcast::channel(256).0,
     }))
@@ -117,7 +109,7 @@ async fn resource_metadata(
 }
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
-    let shared = shared(&ctx.backends, registry(&ctx.config), &ctx.config, Vec::new())?;
+    let shared = shared(&ctx.backends, registry(&ctx.config), &ctx.config)?;
     let router = app(shared, ctx.backends.readiness(), &ctx.config, ctx.shutdown.clone());
     let listener = http::bind(ctx.config.services.mcp_server.listen).await?;
     http::serve(listener, router, ctx.shutdown.clone()).await

@@ -25,8 +25,6 @@ pub enum Toolset {
     Wiki,
     Workflows,
     Upstream,
-    /// Fixtures of the MCP conformance suite; served only by test builds.
-    Conformance,
 }
 
 impl Toolset {
@@ -57,7 +55,6 @@ impl Toolset {
             Toolset::Wiki => "wiki",
             Toolset::Workflows => "workflows",
             Toolset::Upstream => "upstream",
-            Toolset::Conformance => "conformance",
         }
     }
 }
@@ -72,11 +69,7 @@ impl FromStr for Toolset {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Toolset::SELECTABLE
-            .into_iter()
-            .chain([Toolset::Conformance])
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown toolset {s:?}"))
+        Toolset::SELECTABLE.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown toolset {s:?}"))
     }
 }
 
@@ -92,7 +85,7 @@ impl Policy {
     /// Builds the policy from the authenticated principal and the request
     /// headers. Unknown toolset names are ignored rather than failing the
     /// session, so older servers accept newer clients.
-    pub fn from_parts(parts: &Parts, extra_toolsets: &[Toolset]) -> Option<Policy> {
+    pub fn from_parts(parts: &Parts) -> Option<Policy> {
         let principal = parts.extensions.get::<Principal>()?.clone();
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let requested: Option<BTreeSet<Toolset>> = header(TOOLSETS_HEADER).map(|list| {
@@ -100,7 +93,6 @@ impl Policy {
         });
         let mut toolsets: BTreeSet<Toolset> = requested.unwrap_or_else(|| Toolset::DEFAULT.into_iter().collect());
         toolsets.insert(Toolset::Core);
-        toolsets.extend(extra_toolsets);
         let header_read_only = header(READONLY_HEADER).is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
         let read_only = header_read_only || !principal.has(Scope::Write);
         Some(Policy { principal, read_only, toolsets })
@@ -126,19 +118,18 @@ mod tests {
 
     #[test]
     fn headers_narrow_but_never_widen() {
-        let default = Policy::from_parts(&parts(vec![Scope::Write], &[]), &[]).expect("policy");
+        let default = Policy::from_parts(&parts(vec![Scope::Write], &[])).expect("policy");
         assert_eq!(default.toolsets, BTreeSet::from([Toolset::Core, Toolset::Contexts]));
         assert!(!default.read_only);
 
-        let narrowed = Policy::from_parts(&parts(vec![Scope::Admin], &[("x-mcp-readonly", "true")]), &[]).expect("p");
+        let narrowed = Policy::from_parts(&parts(vec![Scope::Admin], &[("x-mcp-readonly", "true")])).expect("p");
         assert!(narrowed.read_only);
 
-        let widened = Policy::from_parts(&parts(vec![Scope::Read], &[("x-mcp-readonly", "false")]), &[]).expect("p");
+        let widened = Policy::from_parts(&parts(vec![Scope::Read], &[("x-mcp-readonly", "false")])).expect("p");
         assert!(widened.read_only, "a read key stays read-only");
 
         let chosen =
-            Policy::from_parts(&parts(vec![Scope::Write], &[("x-mcp-toolsets", "search, nonsense,repos")]), &[])
-                .expect("p");
+            Policy::from_parts(&parts(vec![Scope::Write], &[("x-mcp-toolsets", "search, nonsense,repos")])).expect("p");
         assert_eq!(chosen.toolsets, BTreeSet::from([Toolset::Core, Toolset::Repos, Toolset::Search]));
     }
 }

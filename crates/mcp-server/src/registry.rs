@@ -106,8 +106,6 @@ pub fn arguments<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, ToolEr
 pub struct ToolSpec {
     pub toolset: Toolset,
     pub effect: Effect,
-    /// Whether the tool reaches systems outside DevOps MCP (code hosts, trackers).
-    pub open_world: bool,
     pub tool: Tool,
     pub handler: Arc<dyn ToolHandler>,
 }
@@ -134,9 +132,10 @@ impl ToolSpec {
             Some(effect == Effect::Read),
             Some(effect == Effect::Destructive),
             Some(matches!(effect, Effect::Read | Effect::IdempotentWrite)),
+            // No tool reaches outside DevOps MCP yet; provider tools will set this.
             Some(false),
         ));
-        Self { toolset, effect, open_world: false, tool, handler: Arc::new(handler) }
+        Self { toolset, effect, tool, handler: Arc::new(handler) }
     }
 
     pub fn allowed_by(&self, policy: &Policy, destructive_enabled: bool) -> bool {

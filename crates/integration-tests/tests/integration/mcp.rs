@@ -57,8 +57,7 @@ async fn serve_replica(config: &Config, store: Arc<dyn Store>, dir: &std::path::
         cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
         ..Backends::default()
     };
-    let shared =
-        devops_mcp_server::shared(&backends, devops_mcp_server::registry(config), config, Vec::new()).expect("shared");
+    let shared = devops_mcp_server::shared(&backends, devops_mcp_server::registry(config), config).expect("shared");
     let router =
         devops_mcp_server::app(shared, backends.readiness(), config, tokio_util::sync::CancellationToken::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -263,25 +262,14 @@ async fn contexts_round_trip_and_stay_within_their_tenant() {
     assert!(!is_error, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
     let big = "log line\n".repeat(2000);
-    let (is_error, appended, _) = alice
-        .call(
-            "append_to_context",
-            json!({ "context_id": id, "items": [
-                { "role": "user", "content": "the deploy failed" },
-                { "role": "tool", "content": big } ] }),
-        )
-        .await;
+    let append = json!({ "context_id": id, "items": [
+        { "role": "user", "content": "the deploy failed" },
+        { "role": "tool", "content": big } ] });
+    let (is_error, appended, _) = alice.call("append_to_context", append.clone()).await;
     assert!(is_error, "4000 tokens exceed the 1000 budget: {appended}");
     let (is_error, _, _) = alice.call("update_context", json!({ "context_id": id, "max_tokens": 100000 })).await;
     assert!(!is_error);
-    let (is_error, appended, _) = alice
-        .call(
-            "append_to_context",
-            json!({ "context_id": id, "items": [
-                { "role": "user", "content": "the deploy failed" },
-                { "role": "tool", "content": big } ] }),
-        )
-        .await;
+    let (is_error, appended, _) = alice.call("append_to_context", append).await;
     assert!(!is_error, "{appended}");
     assert_eq!(appended["appended"], json!([1, 2]));
 
