@@ -51,6 +51,7 @@ pub struct Config {
     pub services: ServicesConfig,
     pub worker: WorkerConfig,
     pub mcp: McpConfig,
+    pub indexer: IndexerConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -70,6 +71,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             worker: WorkerConfig::default(),
             mcp: McpConfig::default(),
+            indexer: IndexerConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -345,6 +347,57 @@ impl Default for McpConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    /// Built in: feature hashing, no network, no model download.
+    Hash,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    Openai,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexerConfig {
+    /// Where repositories are fetched; empty means `<data_dir>/repos`.
+    pub cache_dir: String,
+    /// Hosts that may resolve to private or loopback addresses (a
+    /// self-hosted forge inside the VPC). Everything else must be public.
+    pub allowed_hosts: Vec<String>,
+    /// Directories whose repositories may be indexed by path or `file://`
+    /// URL. Empty: no local repositories.
+    pub allowed_local_paths: Vec<String>,
+    /// A fetch that grows the cache past this is stopped.
+    pub max_repo_bytes: u64,
+    /// Larger files are skipped and reported.
+    pub max_file_bytes: u64,
+    pub fetch_timeout_secs: u64,
+    /// Budget of one chunk, in bytes.
+    pub max_chunk_bytes: usize,
+    pub embedder: EmbedderKind,
+    /// For `embedder = "openai"`: base URL and model; the key comes from
+    /// the `DEVOPS_MCP_EMBEDDINGS_API_KEY` environment variable.
+    pub embeddings_url: String,
+    pub embeddings_model: String,
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: String::new(),
+            allowed_hosts: Vec::new(),
+            allowed_local_paths: Vec::new(),
+            max_repo_bytes: 2 << 30,
+            max_file_bytes: 1 << 20,
+            fetch_timeout_secs: 600,
+            max_chunk_bytes: 3000,
+            embedder: EmbedderKind::Hash,
+            embeddings_url: String::new(),
+            embeddings_model: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Json,
     Text,
@@ -443,6 +496,14 @@ impl Config {
         if !(1..=43_200).contains(&self.queue.visibility_timeout_secs) {
             return invalid("queue.visibility_timeout_secs must be between 1 and 43200".into());
         }
+        if self.indexer.embedder == EmbedderKind::Openai
+            && (self.indexer.embeddings_url.is_empty() || self.indexer.embeddings_model.is_empty())
+        {
+            return invalid("indexer.embeddings_url and indexer.embeddings_model are required for embedder = \"openai\"".into());
+        }
+        if self.indexer.max_chunk_bytes < 256 || self.indexer.max_file_bytes == 0 {
+            return invalid("indexer.max_chunk_bytes must be at least 256 and indexer.max_file_bytes positive".into());
+        }
         if self.blob.kind == BlobKind::S3 && self.blob.bucket.is_empty() {
             return invalid("blob.bucket is required when blob.kind = \"s3\"".into());
         }
@@ -495,6 +556,14 @@ impl Config {
 
     pub fn queue_db_path(&self) -> PathBuf {
         self.data_dir.join("queue.db")
+    }
+
+    pub fn repo_cache_dir(&self) -> PathBuf {
+        if self.indexer.cache_dir.is_empty() {
+            self.data_dir.join("repos")
+        } else {
+            PathBuf::from(&self.indexer.cache_dir)
+        }
     }
 
     pub fn blob_dir(&self) -> PathBuf {

@@ -24,12 +24,15 @@ pub enum ErrorCode {
     ExpiredToken,
     UnknownTenant,
     Forbidden,
+    UrlNotAllowed,
     NotFound,
     MethodNotAllowed,
     Conflict,
     RateLimited,
     Unavailable,
     Timeout,
+    Upstream,
+    Cancelled,
     NotImplemented,
     Internal,
 }
@@ -45,7 +48,7 @@ pub struct CodeSpec {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidArgument,
         ErrorCode::MalformedJson,
         ErrorCode::PayloadTooLarge,
@@ -58,12 +61,15 @@ impl ErrorCode {
         ErrorCode::ExpiredToken,
         ErrorCode::UnknownTenant,
         ErrorCode::Forbidden,
+        ErrorCode::UrlNotAllowed,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
+        ErrorCode::Upstream,
+        ErrorCode::Cancelled,
         ErrorCode::NotImplemented,
         ErrorCode::Internal,
     ];
@@ -84,12 +90,16 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::UnknownTenant => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::Forbidden => (G::PermissionDenied, StatusCode::FORBIDDEN, false),
+            ErrorCode::UrlNotAllowed => (G::PermissionDenied, StatusCode::FORBIDDEN, false),
             ErrorCode::NotFound => (G::NotFound, StatusCode::NOT_FOUND, false),
             ErrorCode::MethodNotAllowed => (G::Unimplemented, StatusCode::METHOD_NOT_ALLOWED, false),
             ErrorCode::Conflict => (G::AlreadyExists, StatusCode::CONFLICT, false),
             ErrorCode::RateLimited => (G::ResourceExhausted, StatusCode::TOO_MANY_REQUESTS, true),
             ErrorCode::Unavailable => (G::Unavailable, StatusCode::SERVICE_UNAVAILABLE, true),
             ErrorCode::Timeout => (G::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT, true),
+            ErrorCode::Upstream => (G::Unavailable, StatusCode::BAD_GATEWAY, true),
+            // The caller gave up; nothing was left half-done, so a retry is safe.
+            ErrorCode::Cancelled => (G::Cancelled, StatusCode::CONFLICT, true),
             ErrorCode::NotImplemented => (G::Unimplemented, StatusCode::NOT_IMPLEMENTED, false),
             ErrorCode::Internal => (G::Internal, StatusCode::INTERNAL_SERVER_ERROR, false),
         };
@@ -110,12 +120,15 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::UnknownTenant => "unknown_tenant",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::UrlNotAllowed => "url_not_allowed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::Upstream => "upstream",
+            ErrorCode::Cancelled => "cancelled",
             ErrorCode::NotImplemented => "not_implemented",
             ErrorCode::Internal => "internal",
         }

@@ -5,10 +5,12 @@ pub mod api_key;
 pub mod audit;
 pub mod context;
 pub mod event;
+pub mod repository;
 pub mod tenant;
 
 pub use api_key::{ApiKey, ApiKeySecret, NewApiKey, ParsedApiKey, Principal, Scope};
 pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
 pub use context::{AppendOutcome, Context, ContextItem, ContextUpdate, NewContext, NewContextItem, Role, TrimPolicy};
 pub use event::{EventEnvelope, TraceContext};
+pub use repository::{CodeHit, CodeQuery, IndexRecord, IndexState, NewCodeChunk, Repository};
 pub use tenant::{Tenant, TenantId};

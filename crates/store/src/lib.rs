@@ -10,6 +10,7 @@
 //! authentication lookup that *finds* the tenant from a key, and the outbox
 //! relay, which moves every tenant's events.
 
+mod code;
 mod sql;
 
 use std::time::Duration;
@@ -18,11 +19,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use devops_errors::{ErrorCode, HasErrorCode};
 use devops_models::{
-    ApiKey, AppendOutcome, AuditEntry, Context, ContextItem, ContextUpdate, EventEnvelope, NewApiKey, NewAuditEntry,
-    NewContext, NewContextItem, Tenant, TenantId,
+    ApiKey, AppendOutcome, AuditEntry, Context, ContextItem, ContextUpdate, EventEnvelope, IndexRecord, NewApiKey,
+    NewAuditEntry, NewContext, NewContextItem, Repository, Tenant, TenantId,
 };
 use uuid::Uuid;
 
+pub use code::{CodeStore, fuse_ranked};
 pub use sql::{PostgresStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,19 @@ pub trait Store: Send + Sync + 'static {
         query: &str,
         limit: u32,
     ) -> Result<Vec<ContextItem>>;
+
+    // Repositories.
+    /// Registers `url` for the tenant, or returns the repository already registered there.
+    async fn register_repository(&self, tenant: TenantId, url: &str, name: &str) -> Result<Repository>;
+    async fn get_repository(&self, tenant: TenantId, id: Uuid) -> Result<Repository>;
+    async fn find_repository(&self, tenant: TenantId, url: &str) -> Result<Option<Repository>>;
+    async fn list_repositories(&self, tenant: TenantId, page: Page) -> Result<Vec<Repository>>;
+    /// Records the state of an index run.
+    async fn record_index(&self, tenant: TenantId, id: Uuid, record: &IndexRecord) -> Result<Repository>;
+    /// Deletes a repository and its index.
+    async fn delete_repository(&self, tenant: TenantId, id: Uuid) -> Result<()>;
+    /// The code index on the same database.
+    fn code(&self) -> std::sync::Arc<dyn CodeStore>;
 
     // Idempotency.
     /// Records that `key` had its effect. Returns false if it already had.

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use devops_models::{
-    ApiKey, AppendOutcome, AuditEntry, AuditOutcome, Context, ContextItem, ContextUpdate, EventEnvelope, NewApiKey,
-    NewAuditEntry, NewContext, NewContextItem, Scope, Tenant, TenantId, TrimPolicy,
+    ApiKey, AppendOutcome, AuditEntry, AuditOutcome, Context, ContextItem, ContextUpdate, EventEnvelope, IndexRecord,
+    IndexState, NewApiKey, NewAuditEntry, NewContext, NewContextItem, Repository, Scope, Tenant, TenantId, TrimPolicy,
 };
 use sqlx::Row;
 use sqlx::migrate::Migrator;
@@ -29,6 +29,8 @@ const API_KEY_COLUMNS: &str = "id, tenant_id, prefix, name, scopes, created_at, 
 const CONTEXT_COLUMNS: &str =
     "id, tenant_id, name, description, max_tokens, trim_policy, token_count, item_count, created_at, updated_at";
 const ITEM_COLUMNS: &str = "id, context_id, seq, role, content, blob_key, byte_len, token_count, created_at";
+const REPOSITORY_COLUMNS: &str = "id, tenant_id, url, name, state, last_indexed_commit, embedder, file_count, \
+                                  chunk_count, last_error, created_at, updated_at, indexed_at";
 const AUDIT_COLUMNS: &str = "id, tenant_id, actor_key_id, action, target, outcome, duration_ms, detail, at";
 
 /// PostgreSQL with pgvector: the production store.
@@ -191,6 +193,25 @@ macro_rules! impl_store {
                     expires_at: row.try_get("expires_at")?,
                     revoked_at: row.try_get("revoked_at")?,
                     last_used_at: row.try_get("last_used_at")?,
+                })
+            }
+
+            fn repository_from(row: &$row) -> Result<Repository> {
+                let state: String = row.try_get("state")?;
+                Ok(Repository {
+                    id: row.try_get("id")?,
+                    tenant_id: TenantId(row.try_get("tenant_id")?),
+                    url: row.try_get("url")?,
+                    name: row.try_get("name")?,
+                    state: parse::<IndexState>(&state)?,
+                    last_indexed_commit: row.try_get("last_indexed_commit")?,
+                    embedder: row.try_get("embedder")?,
+                    file_count: to_u64(row.try_get("file_count")?),
+                    chunk_count: to_u64(row.try_get("chunk_count")?),
+                    last_error: row.try_get("last_error")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    indexed_at: row.try_get("indexed_at")?,
                 })
             }
 
@@ -708,6 +729,92 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(Self::item_from).collect()
+            }
+
+            async fn register_repository(&self, tenant: TenantId, url: &str, name: &str) -> Result<Repository> {
+                if url.is_empty() || url.len() > 2048 || name.len() > 512 {
+                    return Err(Error::Invalid("repository url must be 1-2048 bytes and name at most 512".into()));
+                }
+                let now = Utc::now();
+                // The no-op update makes RETURNING yield the existing row.
+                let sql = format!(
+                    "INSERT INTO repositories (id, tenant_id, url, name, state, created_at, updated_at) \
+                     SELECT $1, id, $3, $4, $5, $6, $6 FROM tenants WHERE id = $2 \
+                     ON CONFLICT (tenant_id, url) DO UPDATE SET url = excluded.url RETURNING {REPOSITORY_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(Uuid::now_v7())
+                    .bind(tenant.0)
+                    .bind(url)
+                    .bind(name)
+                    .bind(IndexState::Registered.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(Error::NotFound("tenant"))?;
+                Self::repository_from(&row)
+            }
+
+            async fn get_repository(&self, tenant: TenantId, id: Uuid) -> Result<Repository> {
+                self.one("repositories", REPOSITORY_COLUMNS, tenant, id, "repository", Self::repository_from).await
+            }
+
+            async fn find_repository(&self, tenant: TenantId, url: &str) -> Result<Option<Repository>> {
+                let sql = format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE tenant_id = $1 AND url = $2");
+                let row = sqlx::query(&sql).bind(tenant.0).bind(url).fetch_optional(&self.pool).await?;
+                row.as_ref().map(Self::repository_from).transpose()
+            }
+
+            async fn list_repositories(&self, tenant: TenantId, page: Page) -> Result<Vec<Repository>> {
+                self.page("repositories", REPOSITORY_COLUMNS, tenant, page, Self::repository_from).await
+            }
+
+            async fn record_index(&self, tenant: TenantId, id: Uuid, record: &IndexRecord) -> Result<Repository> {
+                let sql = format!(
+                    "UPDATE repositories SET state = $3, last_indexed_commit = COALESCE($4, last_indexed_commit), \
+                         embedder = COALESCE($5, embedder), file_count = COALESCE($6, file_count), \
+                         chunk_count = COALESCE($7, chunk_count), last_error = $8, updated_at = $9, \
+                         indexed_at = CASE WHEN $4 IS NULL THEN indexed_at ELSE $9 END \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING {REPOSITORY_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(id)
+                    .bind(record.state.as_str())
+                    .bind(&record.commit)
+                    .bind(&record.embedder)
+                    .bind(record.file_count.map(to_i64))
+                    .bind(record.chunk_count.map(to_i64))
+                    .bind(&record.last_error)
+                    .bind(Utc::now())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(Error::NotFound("repository"))?;
+                Self::repository_from(&row)
+            }
+
+            async fn delete_repository(&self, tenant: TenantId, id: Uuid) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                // Chunks first: SQLite only cascades with foreign keys on, and this must not depend on it.
+                sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2")
+                    .bind(tenant.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query("DELETE FROM repositories WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(Error::NotFound("repository"));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            fn code(&self) -> std::sync::Arc<dyn crate::CodeStore> {
+                std::sync::Arc::new(self.clone())
             }
 
             async fn mark_processed(&self, tenant: TenantId, key: &str, event_type: &str) -> Result<bool> {

@@ -1,0 +1,573 @@
+//! The code index: chunks with embeddings and lexical terms, and hybrid
+//! search over them.
+//!
+//! PostgreSQL ranks with pgvector HNSW (cosine, iterative scans so filters
+//! still fill `limit`), full-text search and pg_trgm on symbols. SQLite
+//! scans the tenant's chunks in-process: exact cosine, BM25 and trigram
+//! similarity. Both fuse their ranked lists the same way, by reciprocal rank.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use devops_models::{CodeHit, CodeQuery, NewCodeChunk, TenantId};
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::{Error, PostgresStore, Result, SqliteStore};
+
+/// Rows per multi-row INSERT: 10 binds each stays far below both back ends' limits.
+const INSERT_BATCH: usize = 500;
+/// The RRF constant from Cormack et al.; 60 is the customary choice.
+const RRF_K: f64 = 60.0;
+
+#[async_trait]
+pub trait CodeStore: Send + Sync + 'static {
+    /// Stored vectors for `hashes` made by `embedder`, for reuse.
+    async fn embeddings_by_hash(
+        &self,
+        tenant: TenantId,
+        embedder: &str,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>>;
+    /// Replaces every chunk of `paths` in the repository with `chunks`, in
+    /// one transaction: readers see a file's old chunks or its new ones.
+    async fn replace_files(
+        &self,
+        tenant: TenantId,
+        repository: Uuid,
+        embedder: &str,
+        paths: &[String],
+        chunks: &[NewCodeChunk],
+    ) -> Result<()>;
+    /// Paths that have chunks.
+    async fn indexed_paths(&self, tenant: TenantId, repository: Uuid) -> Result<Vec<String>>;
+    /// Files and chunks in the repository's index.
+    async fn index_size(&self, tenant: TenantId, repository: Uuid) -> Result<(u64, u64)>;
+    async fn search(&self, tenant: TenantId, query: &CodeQuery) -> Result<Vec<CodeHit>>;
+}
+
+/// Candidates each ranked list contributes to fusion.
+fn depth(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, 100)).max(10) * 4
+}
+
+/// Reciprocal rank fusion: each list adds `1 / (k + rank)` to its hits.
+/// Hits are keyed by their chunk id; the first list that holds a hit supplies it.
+pub fn fuse_ranked(lists: Vec<Vec<(i64, CodeHit)>>, limit: usize) -> Vec<CodeHit> {
+    let mut fused: HashMap<i64, (f64, usize, CodeHit)> = HashMap::new();
+    let mut order = 0;
+    for list in lists {
+        for (rank, (id, hit)) in list.into_iter().enumerate() {
+            order += 1;
+            let entry = fused.entry(id).or_insert((0.0, order, hit));
+            entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+    }
+    let mut hits: Vec<(f64, usize, CodeHit)> = fused.into_values().collect();
+    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    hits.into_iter()
+        .take(limit)
+        .map(|(score, _, mut hit)| {
+            hit.score = score;
+            hit
+        })
+        .collect()
+}
+
+fn to_line(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or_default()
+}
+
+fn tsquery(terms: &[String]) -> Option<String> {
+    let mut unique: Vec<&String> = terms.iter().collect();
+    unique.sort();
+    unique.dedup();
+    // Terms are alphanumeric by construction; quoting keeps it that way.
+    let parts: Vec<String> =
+        unique.iter().filter(|t| t.chars().all(char::is_alphanumeric)).map(|t| format!("'{t}'")).collect();
+    (!parts.is_empty()).then(|| parts.join(" | "))
+}
+
+const HIT_COLUMNS: &str =
+    "c.id, c.repository_id, r.url, c.path, c.language, c.symbol, c.start_line, c.end_line, c.content";
+
+fn pg_hit(row: &sqlx::postgres::PgRow) -> Result<(i64, CodeHit)> {
+    Ok((
+        row.try_get("id")?,
+        CodeHit {
+            repository_id: row.try_get("repository_id")?,
+            repository_url: row.try_get("url")?,
+            path: row.try_get("path")?,
+            language: row.try_get("language")?,
+            symbol: row.try_get("symbol")?,
+            start_line: to_line(i64::from(row.try_get::<i32, _>("start_line")?)),
+            end_line: to_line(i64::from(row.try_get::<i32, _>("end_line")?)),
+            content: row.try_get("content")?,
+            score: 0.0,
+        },
+    ))
+}
+
+#[async_trait]
+impl CodeStore for PostgresStore {
+    async fn embeddings_by_hash(
+        &self,
+        tenant: TenantId,
+        embedder: &str,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        if hashes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (content_hash) content_hash, embedding::real[] AS embedding FROM code_chunks \
+             WHERE tenant_id = $1 AND embedder = $2 AND content_hash = ANY($3)",
+        )
+        .bind(tenant.0)
+        .bind(embedder)
+        .bind(hashes)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("content_hash")?, row.try_get("embedding")?))).collect()
+    }
+
+    async fn replace_files(
+        &self,
+        tenant: TenantId,
+        repository: Uuid,
+        embedder: &str,
+        paths: &[String],
+        chunks: &[NewCodeChunk],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 AND path = ANY($3)")
+            .bind(tenant.0)
+            .bind(repository)
+            .bind(paths)
+            .execute(&mut *tx)
+            .await?;
+        for batch in chunks.chunks(INSERT_BATCH) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
+                 content_hash, content, search_text, embedder, embedding) ",
+            );
+            insert.push_values(batch, |mut row, chunk| {
+                row.push_bind(tenant.0)
+                    .push_bind(repository)
+                    .push_bind(&chunk.path)
+                    .push_bind(&chunk.language)
+                    .push_bind(&chunk.symbol)
+                    .push_bind(i32::try_from(chunk.start_line).unwrap_or(i32::MAX))
+                    .push_bind(i32::try_from(chunk.end_line).unwrap_or(i32::MAX))
+                    .push_bind(&chunk.content_hash)
+                    .push_bind(&chunk.content)
+                    .push_bind(&chunk.search_text)
+                    .push_bind(embedder)
+                    .push_bind(&chunk.embedding)
+                    .push_unseparated("::real[]::vector");
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn indexed_paths(&self, tenant: TenantId, repository: Uuid) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT path FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 ORDER BY path",
+        )
+        .bind(tenant.0)
+        .bind(repository)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn index_size(&self, tenant: TenantId, repository: Uuid) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT path) AS files, COUNT(*) AS chunks FROM code_chunks \
+             WHERE tenant_id = $1 AND repository_id = $2",
+        )
+        .bind(tenant.0)
+        .bind(repository)
+        .fetch_one(self.pool())
+        .await?;
+        let files: i64 = row.try_get("files")?;
+        let chunks: i64 = row.try_get("chunks")?;
+        Ok((u64::try_from(files).unwrap_or_default(), u64::try_from(chunks).unwrap_or_default()))
+    }
+
+    async fn search(&self, tenant: TenantId, query: &CodeQuery) -> Result<Vec<CodeHit>> {
+        let depth = depth(query.limit);
+        let filters = "c.tenant_id = $1 AND (cardinality($2::uuid[]) = 0 OR c.repository_id = ANY($2)) \
+                       AND ($3::text IS NULL OR c.language = $3) AND ($4::text IS NULL OR c.path ~ $4)";
+        let mut lists = Vec::new();
+
+        // Vector: HNSW with iterative scans, so filtered queries still fill the list.
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
+        sqlx::query(&format!("SET LOCAL hnsw.ef_search = {}", (depth * 2).max(100))).execute(&mut *tx).await?;
+        let sql = format!(
+            "WITH nearest AS MATERIALIZED ( \
+                 SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
+                 WHERE {filters} AND c.embedder = $5 ORDER BY distance LIMIT $7) \
+             SELECT {HIT_COLUMNS} FROM nearest n JOIN code_chunks c ON c.id = n.id \
+             JOIN repositories r ON r.id = c.repository_id ORDER BY n.distance"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.0)
+            .bind(&query.repositories)
+            .bind(&query.language)
+            .bind(&query.path_regex)
+            .bind(&query.embedder)
+            .bind(&query.embedding)
+            .bind(depth)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+
+        // Lexical: any query term, ranked by frequency and rarity.
+        if let Some(tsquery) = tsquery(&query.terms) {
+            let sql = format!(
+                "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id, \
+                     to_tsquery('simple', $5) q \
+                 WHERE {filters} AND c.search_tsv @@ q ORDER BY ts_rank(c.search_tsv, q, 1) DESC, c.id LIMIT $6"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(tenant.0)
+                .bind(&query.repositories)
+                .bind(&query.language)
+                .bind(&query.path_regex)
+                .bind(tsquery)
+                .bind(depth)
+                .fetch_all(self.pool())
+                .await?;
+            lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+        }
+
+        // Identifiers: symbol names by trigram similarity.
+        for identifier in query.identifiers.iter().take(2) {
+            let sql = format!(
+                "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \
+                 WHERE {filters} AND lower(c.symbol) % $5 \
+                 ORDER BY similarity(lower(c.symbol), $5) DESC, c.id LIMIT $6"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(tenant.0)
+                .bind(&query.repositories)
+                .bind(&query.language)
+                .bind(&query.path_regex)
+                .bind(identifier)
+                .bind(depth)
+                .fetch_all(self.pool())
+                .await?;
+            lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+        }
+        Ok(fuse_ranked(lists, query.limit as usize))
+    }
+}
+
+fn blob_from(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn vector_from(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// pg_trgm's similarity: shared trigrams of the padded words over all trigrams.
+fn trigram_similarity(a: &str, b: &str) -> f64 {
+    fn grams(s: &str) -> std::collections::HashSet<[char; 3]> {
+        let mut set = std::collections::HashSet::new();
+        for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            let padded: Vec<char> = format!("  {word} ").chars().collect();
+            for w in padded.windows(3) {
+                set.insert([w[0], w[1], w[2]]);
+            }
+        }
+        set
+    }
+    let (a, b) = (grams(a), grams(b));
+    let union = a.union(&b).count();
+    if union == 0 { 0.0 } else { a.intersection(&b).count() as f64 / union as f64 }
+}
+
+/// One scanned row of the embedded index.
+struct Candidate {
+    id: i64,
+    cosine: Option<f32>,
+    bm25: f64,
+    trigram: f64,
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn embeddings_by_hash(
+        &self,
+        tenant: TenantId,
+        embedder: &str,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        if hashes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let hashes = serde_json::to_string(hashes).map_err(|e| Error::Invalid(e.to_string()))?;
+        let rows = sqlx::query(
+            "SELECT content_hash, embedding FROM code_chunks WHERE tenant_id = $1 AND embedder = $2 \
+             AND content_hash IN (SELECT value FROM json_each($3)) GROUP BY content_hash",
+        )
+        .bind(tenant.0)
+        .bind(embedder)
+        .bind(hashes)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let blob: Vec<u8> = row.try_get("embedding")?;
+                Ok((row.try_get("content_hash")?, vector_from(&blob)))
+            })
+            .collect()
+    }
+
+    async fn replace_files(
+        &self,
+        tenant: TenantId,
+        repository: Uuid,
+        embedder: &str,
+        paths: &[String],
+        chunks: &[NewCodeChunk],
+    ) -> Result<()> {
+        let paths = serde_json::to_string(paths).map_err(|e| Error::Invalid(e.to_string()))?;
+        // The first statement writes, so the transaction takes the write lock at once.
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 \
+             AND path IN (SELECT value FROM json_each($3))",
+        )
+        .bind(tenant.0)
+        .bind(repository)
+        .bind(paths)
+        .execute(&mut *tx)
+        .await?;
+        for batch in chunks.chunks(INSERT_BATCH) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
+                 content_hash, content, search_text, embedder, embedding) ",
+            );
+            insert.push_values(batch, |mut row, chunk| {
+                row.push_bind(tenant.0)
+                    .push_bind(repository)
+                    .push_bind(&chunk.path)
+                    .push_bind(&chunk.language)
+                    .push_bind(&chunk.symbol)
+                    .push_bind(i64::from(chunk.start_line))
+                    .push_bind(i64::from(chunk.end_line))
+                    .push_bind(&chunk.content_hash)
+                    .push_bind(&chunk.content)
+                    .push_bind(&chunk.search_text)
+                    .push_bind(embedder)
+                    .push_bind(blob_from(&chunk.embedding));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn indexed_paths(&self, tenant: TenantId, repository: Uuid) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT path FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 ORDER BY path",
+        )
+        .bind(tenant.0)
+        .bind(repository)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn index_size(&self, tenant: TenantId, repository: Uuid) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT path) AS files, COUNT(*) AS chunks FROM code_chunks \
+             WHERE tenant_id = $1 AND repository_id = $2",
+        )
+        .bind(tenant.0)
+        .bind(repository)
+        .fetch_one(self.pool())
+        .await?;
+        let files: i64 = row.try_get("files")?;
+        let chunks: i64 = row.try_get("chunks")?;
+        Ok((u64::try_from(files).unwrap_or_default(), u64::try_from(chunks).unwrap_or_default()))
+    }
+
+    async fn search(&self, tenant: TenantId, query: &CodeQuery) -> Result<Vec<CodeHit>> {
+        use futures::TryStreamExt;
+
+        let path_regex = query
+            .path_regex
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("bad path pattern: {e}")))?;
+        let repositories = serde_json::to_string(&query.repositories).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut wanted: HashMap<&str, usize> = HashMap::new();
+        for term in &query.terms {
+            let next = wanted.len();
+            wanted.entry(term.as_str()).or_insert(next);
+        }
+
+        // One pass: vector score, per-term frequencies for BM25, trigram score.
+        let mut rows = sqlx::query(
+            "SELECT id, repository_id, path, symbol, search_text, embedder, embedding FROM code_chunks \
+             WHERE tenant_id = $1 AND ($2 IS NULL OR language = $2) \
+             AND ($3 = '[]' OR repository_id IN (SELECT value FROM json_each($3)))",
+        )
+        .bind(tenant.0)
+        .bind(&query.language)
+        .bind(&repositories)
+        .fetch(self.pool());
+        let mut candidates = Vec::new();
+        let mut frequencies: Vec<(usize, Vec<(usize, u32)>)> = Vec::new();
+        let mut document_frequency = vec![0u32; wanted.len()];
+        while let Some(row) = rows.try_next().await? {
+            let path: String = row.try_get("path")?;
+            if path_regex.as_ref().is_some_and(|re| !re.is_match(&path)) {
+                continue;
+            }
+            let embedder: String = row.try_get("embedder")?;
+            let cosine = if embedder == query.embedder {
+                let blob: Vec<u8> = row.try_get("embedding")?;
+                Some(blob.chunks_exact(4).zip(&query.embedding).map(|(b, q)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * q).sum())
+            } else {
+                None
+            };
+            let text: String = row.try_get("search_text")?;
+            let mut length = 0usize;
+            let mut counts: Vec<(usize, u32)> = Vec::new();
+            for word in text.split(' ') {
+                length += 1;
+                if let Some(&slot) = wanted.get(word) {
+                    match counts.iter_mut().find(|(s, _)| *s == slot) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((slot, 1)),
+                    }
+                }
+            }
+            for (slot, _) in &counts {
+                document_frequency[*slot] += 1;
+            }
+            let symbol: String = row.try_get("symbol")?;
+            let trigram = query
+                .identifiers
+                .iter()
+                .take(2)
+                .map(|ident| trigram_similarity(&symbol.to_lowercase(), ident))
+                .fold(0.0, f64::max);
+            frequencies.push((length, counts));
+            candidates.push(Candidate { id: row.try_get("id")?, cosine, bm25: 0.0, trigram });
+        }
+        drop(rows);
+
+        // BM25 with the usual k1 = 1.2, b = 0.75.
+        let n = candidates.len() as f64;
+        let average = frequencies.iter().map(|(len, _)| *len as f64).sum::<f64>() / n.max(1.0);
+        for (candidate, (length, counts)) in candidates.iter_mut().zip(&frequencies) {
+            candidate.bm25 = counts
+                .iter()
+                .map(|(slot, tf)| {
+                    let df = f64::from(document_frequency[*slot]);
+                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+                    let tf = f64::from(*tf);
+                    idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * *length as f64 / average.max(1.0)))
+                })
+                .sum();
+        }
+
+        let depth = usize::try_from(depth(query.limit)).unwrap_or(40);
+        let top = |score: &dyn Fn(&Candidate) -> Option<f64>| -> Vec<i64> {
+            let mut scored: Vec<(f64, i64)> = candidates.iter().filter_map(|c| score(c).map(|s| (s, c.id))).collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.into_iter().take(depth).map(|(_, id)| id).collect()
+        };
+        let mut ranked = vec![top(&|c| c.cosine.map(f64::from))];
+        ranked.push(top(&|c| (c.bm25 > 0.0).then_some(c.bm25)));
+        if !query.identifiers.is_empty() {
+            ranked.push(top(&|c| (c.trigram >= 0.3).then_some(c.trigram)));
+        }
+
+        // Fetch the rows the lists name, then fuse.
+        let mut ids: Vec<i64> = ranked.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids_json = serde_json::to_string(&ids).map_err(|e| Error::Invalid(e.to_string()))?;
+        let sql = format!(
+            "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \
+             WHERE c.tenant_id = $1 AND c.id IN (SELECT value FROM json_each($2))"
+        );
+        let rows = sqlx::query(&sql).bind(tenant.0).bind(ids_json).fetch_all(self.pool()).await?;
+        let mut hits: HashMap<i64, CodeHit> = HashMap::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            hits.insert(
+                id,
+                CodeHit {
+                    repository_id: row.try_get("repository_id")?,
+                    repository_url: row.try_get("url")?,
+                    path: row.try_get("path")?,
+                    language: row.try_get("language")?,
+                    symbol: row.try_get("symbol")?,
+                    start_line: to_line(row.try_get("start_line")?),
+                    end_line: to_line(row.try_get("end_line")?),
+                    content: row.try_get("content")?,
+                    score: 0.0,
+                },
+            );
+        }
+        let lists = ranked
+            .into_iter()
+            .map(|list| list.into_iter().filter_map(|id| hits.get(&id).map(|h| (id, h.clone()))).collect())
+            .collect();
+        Ok(fuse_ranked(lists, query.limit as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(path: &str) -> CodeHit {
+        CodeHit {
+            repository_id: Uuid::nil(),
+            repository_url: String::new(),
+            path: path.into(),
+            language: "rust".into(),
+            symbol: String::new(),
+            start_line: 1,
+            end_line: 1,
+            content: String::new(),
+            score: 0.0,
+        }
+    }
+
+    #[test]
+    fn fusion_rewards_agreement() {
+        let vector = vec![(1, hit("a")), (2, hit("b")), (3, hit("c"))];
+        let lexical = vec![(3, hit("c")), (4, hit("d"))];
+        let fused = fuse_ranked(vec![vector, lexical], 10);
+        let paths: Vec<&str> = fused.iter().map(|h| h.path.as_str()).collect();
+        assert_eq!(paths, ["c", "a", "b", "d"], "ties keep first-seen order");
+        assert!(fused[0].score > fused[1].score);
+        assert_eq!(fuse_ranked(vec![vec![(1, hit("a")), (2, hit("b"))]], 1).len(), 1);
+    }
+
+    #[test]
+    fn trigram_similarity_matches_pg_trgm_on_simple_words() {
+        // pg_trgm: similarity('word', 'two words') = 0.36363637
+        assert!((trigram_similarity("word", "two words") - 0.363_636_37).abs() < 1e-6);
+        assert!(trigram_similarity("verify_signature", "verify_signature") > 0.99);
+    }
+
+    #[test]
+    fn tsquery_quotes_and_dedups() {
+        assert_eq!(tsquery(&["b".into(), "a".into(), "b".into()]).as_deref(), Some("'a' | 'b'"));
+        assert_eq!(tsquery(&["it's".into()]), None);
+    }
+}
