@@ -499,7 +499,9 @@ impl Config {
         if self.indexer.embedder == EmbedderKind::Openai
             && (self.indexer.embeddings_url.is_empty() || self.indexer.embeddings_model.is_empty())
         {
-            return invalid("indexer.embeddings_url and indexer.embeddings_model are required for embedder = \"openai\"".into());
+            return invalid(
+                "indexer.embeddings_url and indexer.embeddings_model are required for embedder = \"openai\"".into(),
+            );
         }
         if self.indexer.max_chunk_bytes < 256 || self.indexer.max_file_bytes == 0 {
             return invalid("indexer.max_chunk_bytes must be at least 256 and indexer.max_file_bytes positive".into());

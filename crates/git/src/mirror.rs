@@ -219,7 +219,8 @@ impl Mirror {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
-        let stdin = child.stdin.take().ok_or_else(|| Error::Git { operation: "cat-file", message: "no stdin".into() })?;
+        let stdin =
+            child.stdin.take().ok_or_else(|| Error::Git { operation: "cat-file", message: "no stdin".into() })?;
         let stdout =
             child.stdout.take().ok_or_else(|| Error::Git { operation: "cat-file", message: "no stdout".into() })?;
         Ok(BlobReader { _child: child, stdin, stdout: BufReader::with_capacity(1 << 16, stdout) })
@@ -242,38 +243,38 @@ impl Mirror {
 
 /// Only the transport the policy approved, to the addresses it approved.
 fn transport_config(source: &CheckedUrl) -> Vec<String> {
-        let mut config = vec![
-            "-c".into(),
-            "protocol.allow=never".into(),
-            "-c".into(),
-            "http.followRedirects=false".into(),
-            "-c".into(),
-            "core.askPass=/bin/false".into(),
-        ];
-        match &source.location {
-            RepoLocation::Local { .. } => {
-                config.extend(["-c".into(), "protocol.file.allow=always".into()]);
-            }
-            RepoLocation::Remote { scheme, host, port, addrs } => {
-                config.extend(["-c".into(), format!("protocol.{scheme}.allow=always")]);
-                let Some(ip) = addrs.first() else { return config };
-                if scheme == "https" {
-                    let ip = match ip {
-                        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-                        std::net::IpAddr::V4(v4) => v4.to_string(),
-                    };
-                    config.extend(["-c".into(), format!("http.curloptResolve={host}:{port}:{ip}")]);
-                } else {
-                    config.extend([
+    let mut config = vec![
+        "-c".into(),
+        "protocol.allow=never".into(),
+        "-c".into(),
+        "http.followRedirects=false".into(),
+        "-c".into(),
+        "core.askPass=/bin/false".into(),
+    ];
+    match &source.location {
+        RepoLocation::Local { .. } => {
+            config.extend(["-c".into(), "protocol.file.allow=always".into()]);
+        }
+        RepoLocation::Remote { scheme, host, port, addrs } => {
+            config.extend(["-c".into(), format!("protocol.{scheme}.allow=always")]);
+            let Some(ip) = addrs.first() else { return config };
+            if scheme == "https" {
+                let ip = match ip {
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    std::net::IpAddr::V4(v4) => v4.to_string(),
+                };
+                config.extend(["-c".into(), format!("http.curloptResolve={host}:{port}:{ip}")]);
+            } else {
+                config.extend([
                         "-c".into(),
                         format!(
                             "core.sshCommand=ssh -o BatchMode=yes -o HostName={ip} -o HostKeyAlias={host} -o StrictHostKeyChecking=accept-new"
                         ),
                     ]);
-                }
             }
         }
-        config
+    }
+    config
 }
 
 /// Reads blobs by id over one `git cat-file --batch` process.
@@ -294,10 +295,9 @@ impl BlobReader {
         let mut parts = header.split_whitespace();
         let (_, kind, size) = (parts.next(), parts.next(), parts.next());
         let size: usize = match (kind, size) {
-            (Some("blob"), Some(size)) => size.parse().map_err(|_| Error::Git {
-                operation: "cat-file",
-                message: format!("bad header {header:?}"),
-            })?,
+            (Some("blob"), Some(size)) => size
+                .parse()
+                .map_err(|_| Error::Git { operation: "cat-file", message: format!("bad header {header:?}") })?,
             _ => return Err(Error::NotFound(format!("blob {oid}"))),
         };
         let mut content = vec![0; size + 1];

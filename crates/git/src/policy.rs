@@ -60,21 +60,25 @@ impl UrlPolicy {
                 let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
                 let port = url.port_or_known_default().unwrap_or(22);
                 let addrs = self.resolve(&host, port).await?;
-                let mut canonical = url.clone();
-                // Credentials never become part of a repository's identity.
-                let _ = canonical.set_password(None);
-                if scheme == "https" {
-                    let _ = canonical.set_username("");
-                }
-                canonical.set_fragment(None);
-                canonical.set_query(None);
                 Ok(CheckedUrl {
-                    url: canonical.to_string(),
+                    url: strip_credentials(url.clone()).to_string(),
                     location: RepoLocation::Remote { scheme: scheme.to_owned(), host, port, addrs },
                 })
             }
             other => Err(Error::Forbidden(format!("scheme {other:?} is not allowed; use https or ssh"))),
         }
+    }
+
+    /// The canonical URL `raw` would be registered under, without checking
+    /// or resolving anything: for looking a repository up by what a user typed.
+    pub fn identity(&self, raw: &str) -> Option<String> {
+        let url = self.canonical(raw).ok()?;
+        if url.scheme() == "file" {
+            let path = url.to_file_path().ok()?;
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            return Url::from_file_path(path).ok().map(|u| u.to_string());
+        }
+        Some(strip_credentials(url).to_string())
     }
 
     fn canonical(&self, raw: &str) -> Result<Url> {
@@ -147,6 +151,18 @@ impl UrlPolicy {
     }
 }
 
+/// Credentials never become part of a repository's identity (an ssh user
+/// name is not a credential).
+fn strip_credentials(mut url: Url) -> Url {
+    let _ = url.set_password(None);
+    if url.scheme() == "https" {
+        let _ = url.set_username("");
+    }
+    url.set_fragment(None);
+    url.set_query(None);
+    url
+}
+
 /// Whether an address is reachable on the public internet. Everything else
 /// (loopback, RFC 1918, CGNAT, link-local incl. cloud metadata, ULA,
 /// multicast, documentation, and v4 addresses hidden in v6) is refused.
@@ -184,7 +200,12 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 fn embedded_v4(v6: &Ipv6Addr, from_segment: usize) -> Ipv4Addr {
     let s = v6.segments();
-    Ipv4Addr::new((s[from_segment] >> 8) as u8, s[from_segment] as u8, (s[from_segment + 1] >> 8) as u8, s[from_segment + 1] as u8)
+    Ipv4Addr::new(
+        (s[from_segment] >> 8) as u8,
+        s[from_segment] as u8,
+        (s[from_segment + 1] >> 8) as u8,
+        s[from_segment + 1] as u8,
+    )
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {

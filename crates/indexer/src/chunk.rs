@@ -162,7 +162,15 @@ impl<'a> Chunker<'a> {
     }
 
     /// Chunks the children of `parent` that lie in lines `[from, to]`.
-    fn members(&mut self, syntax: Syntax, parent: Node<'_>, prefix: &str, header: Option<&str>, from: usize, to: usize) {
+    fn members(
+        &mut self,
+        syntax: Syntax,
+        parent: Node<'_>,
+        prefix: &str,
+        header: Option<&str>,
+        from: usize,
+        to: usize,
+    ) {
         let mut gap_start = from;
         let mut comment_start: Option<usize> = None;
         let mut cursor = parent.walk();
@@ -188,7 +196,11 @@ impl<'a> Chunker<'a> {
             if def_start > gap_start {
                 self.windows(prefix, header, gap_start, def_start - 1);
             }
-            let symbol = if prefix.is_empty() { def.name.clone() } else { format!("{prefix}{}{}", syntax.separator(), def.name) };
+            let symbol = if prefix.is_empty() {
+                def.name.clone()
+            } else {
+                format!("{prefix}{}{}", syntax.separator(), def.name)
+            };
             self.definition(syntax, &def, &symbol, header, def_start, end);
             gap_start = end + 1;
         }
@@ -197,7 +209,15 @@ impl<'a> Chunker<'a> {
         }
     }
 
-    fn definition(&mut self, syntax: Syntax, def: &Definition<'_>, symbol: &str, header: Option<&str>, start: usize, end: usize) {
+    fn definition(
+        &mut self,
+        syntax: Syntax,
+        def: &Definition<'_>,
+        symbol: &str,
+        header: Option<&str>,
+        start: usize,
+        end: usize,
+    ) {
         let span = self.span(start, end);
         let header_len = header.map_or(0, |h| h.len() + 1);
         if span.len() + header_len <= self.limits.max_bytes {
@@ -325,7 +345,8 @@ fn definition<'t>(syntax: Syntax, node: Node<'t>, text: &str) -> Option<Definiti
         (Syntax::Rust, "function_item" | "function_signature_item") => leaf(field_text(node, "name", text)),
         (
             Syntax::Rust,
-            "struct_item" | "enum_item" | "union_item" | "type_item" | "const_item" | "static_item" | "macro_definition",
+            "struct_item" | "enum_item" | "union_item" | "type_item" | "const_item" | "static_item"
+            | "macro_definition",
         ) => leaf(field_text(node, "name", text)),
         (Syntax::Rust, "trait_item" | "mod_item") => container(field_text(node, "name", text)),
         (Syntax::Rust, "impl_item") => {
@@ -341,8 +362,13 @@ fn definition<'t>(syntax: Syntax, node: Node<'t>, text: &str) -> Option<Definiti
         (Syntax::Python, "decorated_definition") => unwrap(node.child_by_field_name("definition")),
         (
             Syntax::TypeScript | Syntax::Tsx | Syntax::JavaScript,
-            "function_declaration" | "generator_function_declaration" | "method_definition" | "interface_declaration"
-            | "type_alias_declaration" | "enum_declaration" | "abstract_method_signature",
+            "function_declaration"
+            | "generator_function_declaration"
+            | "method_definition"
+            | "interface_declaration"
+            | "type_alias_declaration"
+            | "enum_declaration"
+            | "abstract_method_signature",
         ) => leaf(field_text(node, "name", text)),
         (Syntax::TypeScript | Syntax::Tsx | Syntax::JavaScript, "class_declaration" | "abstract_class_declaration") => {
             container(field_text(node, "name", text))
@@ -362,10 +388,10 @@ fn definition<'t>(syntax: Syntax, node: Node<'t>, text: &str) -> Option<Definiti
         (Syntax::Go, "function_declaration") => leaf(field_text(node, "name", text)),
         (Syntax::Go, "method_declaration") => {
             let name = field_text(node, "name", text)?;
-            let receiver = node
-                .child_by_field_name("receiver")
-                .and_then(|r| r.utf8_text(text.as_bytes()).ok())
-                .and_then(|r| r.trim_matches(['(', ')']).split_whitespace().last().map(|t| t.trim_start_matches('*').to_owned()));
+            let receiver =
+                node.child_by_field_name("receiver").and_then(|r| r.utf8_text(text.as_bytes()).ok()).and_then(|r| {
+                    r.trim_matches(['(', ')']).split_whitespace().last().map(|t| t.trim_start_matches('*').to_owned())
+                });
             leaf(Some(match receiver {
                 Some(receiver) => format!("{receiver}.{name}"),
                 None => name,
@@ -378,7 +404,10 @@ fn definition<'t>(syntax: Syntax, node: Node<'t>, text: &str) -> Option<Definiti
         }
         (
             Syntax::Java,
-            "class_declaration" | "interface_declaration" | "enum_declaration" | "record_declaration"
+            "class_declaration"
+            | "interface_declaration"
+            | "enum_declaration"
+            | "record_declaration"
             | "annotation_type_declaration",
         ) => container(field_text(node, "name", text)),
         (Syntax::Java, "method_declaration" | "constructor_declaration") => leaf(field_text(node, "name", text)),
@@ -408,7 +437,12 @@ mod tests {
     #[test]
     fn an_oversized_class_is_split_into_methods_that_carry_its_header() {
         let methods: String = (0..6)
-            .map(|i| format!("    def method_{i}(self):\n        value = {i}\n{}        return value\n\n", "        value += 1\n".repeat(8)))
+            .map(|i| {
+                format!(
+                    "    def method_{i}(self):\n        value = {i}\n{}        return value\n\n",
+                    "        value += 1\n".repeat(8)
+                )
+            })
             .collect();
         let src = format!("import os\n\nclass Handler(Base):\n    \"\"\"Handles things.\"\"\"\n\n{methods}");
         let limits = ChunkLimits { max_bytes: 400, window_lines: 60 };
@@ -425,11 +459,23 @@ mod tests {
     #[test]
     fn every_parsed_language_yields_named_definitions() {
         let cases = [
-            ("a.py", "def alpha():\n    return 1\n\nclass Beta:\n    def gamma(self):\n        pass\n", vec!["alpha", "Beta"]),
-            ("a.ts", "export function alpha(x: number): number { return x }\ninterface Beta { a: string }\nconst gamma = (y: string) => y;\n", vec!["alpha", "Beta", "gamma"]),
+            (
+                "a.py",
+                "def alpha():\n    return 1\n\nclass Beta:\n    def gamma(self):\n        pass\n",
+                vec!["alpha", "Beta"],
+            ),
+            (
+                "a.ts",
+                "export function alpha(x: number): number { return x }\ninterface Beta { a: string }\nconst gamma = (y: string) => y;\n",
+                vec!["alpha", "Beta", "gamma"],
+            ),
             ("a.tsx", "export const Alpha = () => <div/>;\n", vec!["Alpha"]),
             ("a.js", "function alpha() {}\nclass Beta { gamma() {} }\n", vec!["alpha", "Beta"]),
-            ("a.go", "package main\n\nfunc alpha() {}\n\ntype Beta struct{}\n\nfunc (b *Beta) Gamma() {}\n", vec!["", "alpha", "Beta", "Beta.Gamma"]),
+            (
+                "a.go",
+                "package main\n\nfunc alpha() {}\n\ntype Beta struct{}\n\nfunc (b *Beta) Gamma() {}\n",
+                vec!["", "alpha", "Beta", "Beta.Gamma"],
+            ),
             ("A.java", "class Alpha {\n  void beta() {}\n}\n", vec!["Alpha"]),
         ];
         for (path, src, expected) in cases {

@@ -4,7 +4,6 @@
 //! so one pgvector HNSW index serves them all; chunks record which embedder
 //! made their vector and search only compares like with like.
 
-
 use async_trait::async_trait;
 use devops_errors::{ErrorCode, HasErrorCode};
 
@@ -17,7 +16,9 @@ pub const DIMENSIONS: usize = 384;
 pub enum EmbedError {
     #[error("embedding endpoint failed: {0}")]
     Endpoint(String),
-    #[error("embedding endpoint returned {got} vectors of {dims} dimensions for {wanted} inputs; expected {DIMENSIONS}")]
+    #[error(
+        "embedding endpoint returned {got} vectors of {dims} dimensions for {wanted} inputs; expected {DIMENSIONS}"
+    )]
     Shape { wanted: usize, got: usize, dims: usize },
 }
 
@@ -112,10 +113,7 @@ pub struct OpenAiEmbedder {
 impl OpenAiEmbedder {
     pub fn new(base_url: &str, model: &str, api_key: Option<String>) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+            client: reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap_or_default(),
             url: format!("{}/v1/embeddings", base_url.trim_end_matches('/').trim_end_matches("/v1")),
             model: model.to_owned(),
             api_key,

@@ -222,7 +222,8 @@ impl CodeIndex {
         let mut gitignores = Vec::new();
         for entry in tree.iter().filter(|e| e.path == ".gitignore" || e.path.ends_with("/.gitignore")) {
             if entry.size <= 1 << 20 {
-                gitignores.push((entry.path.clone(), String::from_utf8_lossy(&reader.read(&entry.oid).await?).into_owned()));
+                gitignores
+                    .push((entry.path.clone(), String::from_utf8_lossy(&reader.read(&entry.oid).await?).into_owned()));
             }
         }
         let filter = PathFilter::new(&gitignores);
@@ -370,6 +371,11 @@ impl CodeIndex {
         if let Some(repo) = self.store.find_repository(tenant, reference).await? {
             return Ok(repo);
         }
+        if let Some(url) = self.policy.identity(reference)
+            && let Some(repo) = self.store.find_repository(tenant, &url).await?
+        {
+            return Ok(repo);
+        }
         let wanted = reference.trim_end_matches('/').trim_end_matches(".git");
         let mut page = Page::first(Page::MAX_LIMIT);
         loop {
@@ -400,7 +406,13 @@ impl CodeIndex {
         for reference in &params.repositories {
             repositories.push(self.resolve(tenant, reference).await?.id);
         }
-        let path_regex = params.path_glob.as_deref().filter(|g| !g.is_empty()).map(glob::to_regex).transpose().map_err(Error::Invalid)?;
+        let path_regex = params
+            .path_glob
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .map(glob::to_regex)
+            .transpose()
+            .map_err(Error::Invalid)?;
         let embedding = self.embedder.embed(&[query.to_owned()]).await?.pop().unwrap_or_default();
         let code_query = CodeQuery {
             embedder: self.embedder.id().to_owned(),
@@ -416,7 +428,13 @@ impl CodeIndex {
     }
 
     /// A file at the repository's indexed commit, or at `git_ref` if the cache holds it.
-    pub async fn file(&self, tenant: TenantId, reference: &str, path: &str, git_ref: &str) -> Result<(Repository, String, Vec<u8>)> {
+    pub async fn file(
+        &self,
+        tenant: TenantId,
+        reference: &str,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<(Repository, String, Vec<u8>)> {
         let repo = self.resolve(tenant, reference).await?;
         let path = path.trim_start_matches('/');
         if path.is_empty() || path.split('/').any(|p| p == "..") {
@@ -424,7 +442,9 @@ impl CodeIndex {
         }
         let mirror = Mirror::existing(&self.settings.cache_root, &tenant.to_string(), &repo.url)?;
         let commit = if git_ref.is_empty() {
-            repo.last_indexed_commit.clone().ok_or_else(|| Error::NotFound(format!("an indexed commit of {}", repo.url)))?
+            repo.last_indexed_commit
+                .clone()
+                .ok_or_else(|| Error::NotFound(format!("an indexed commit of {}", repo.url)))?
         } else {
             mirror.rev_parse(git_ref).await?
         };

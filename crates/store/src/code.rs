@@ -407,7 +407,7 @@ impl CodeStore for SqliteStore {
             .map(regex::Regex::new)
             .transpose()
             .map_err(|e| Error::Invalid(format!("bad path pattern: {e}")))?;
-        let repositories = serde_json::to_string(&query.repositories).map_err(|e| Error::Invalid(e.to_string()))?;
+        let repositories: std::collections::HashSet<Uuid> = query.repositories.iter().copied().collect();
         let mut wanted: HashMap<&str, usize> = HashMap::new();
         for term in &query.terms {
             let next = wanted.len();
@@ -417,17 +417,19 @@ impl CodeStore for SqliteStore {
         // One pass: vector score, per-term frequencies for BM25, trigram score.
         let mut rows = sqlx::query(
             "SELECT id, repository_id, path, symbol, search_text, embedder, embedding FROM code_chunks \
-             WHERE tenant_id = $1 AND ($2 IS NULL OR language = $2) \
-             AND ($3 = '[]' OR repository_id IN (SELECT value FROM json_each($3)))",
+             WHERE tenant_id = $1 AND ($2 IS NULL OR language = $2)",
         )
         .bind(tenant.0)
         .bind(&query.language)
-        .bind(&repositories)
         .fetch(self.pool());
         let mut candidates = Vec::new();
         let mut frequencies: Vec<(usize, Vec<(usize, u32)>)> = Vec::new();
         let mut document_frequency = vec![0u32; wanted.len()];
         while let Some(row) = rows.try_next().await? {
+            let repository: Uuid = row.try_get("repository_id")?;
+            if !repositories.is_empty() && !repositories.contains(&repository) {
+                continue;
+            }
             let path: String = row.try_get("path")?;
             if path_regex.as_ref().is_some_and(|re| !re.is_match(&path)) {
                 continue;
@@ -435,7 +437,12 @@ impl CodeStore for SqliteStore {
             let embedder: String = row.try_get("embedder")?;
             let cosine = if embedder == query.embedder {
                 let blob: Vec<u8> = row.try_get("embedding")?;
-                Some(blob.chunks_exact(4).zip(&query.embedding).map(|(b, q)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * q).sum())
+                Some(
+                    blob.chunks_exact(4)
+                        .zip(&query.embedding)
+                        .map(|(b, q)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * q)
+                        .sum(),
+                )
             } else {
                 None
             };

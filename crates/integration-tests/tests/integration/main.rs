@@ -4,6 +4,7 @@
 
 mod blob;
 mod cache;
+mod code_index;
 mod e2e;
 mod mcp;
 mod queue;

@@ -1,0 +1,360 @@
+//! The code index on both stores: a real git repository is built, indexed,
+//! searched, changed and re-indexed, through the indexer's library.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use devops_errors::{ErrorCode, HasErrorCode};
+use devops_git::{MirrorLimits, UrlPolicy};
+use devops_indexer::chunk::ChunkLimits;
+use devops_indexer::embed::{EmbedError, Embedder, HashEmbedder};
+use devops_indexer::filter::SkipReason;
+use devops_indexer::pipeline::{CodeIndex, Error, Progress, SearchParams, Settings};
+use devops_models::{IndexState, TenantId};
+use devops_store::Store;
+use tokio_util::sync::CancellationToken;
+
+macro_rules! code_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    super::$name(devops_integration_tests::sqlite_store(dir.path()).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(url) = devops_integration_tests::postgres_url() else { return };
+                    super::$name(devops_integration_tests::postgres_store(&url).await).await;
+                }
+            )*
+        }
+    };
+}
+
+code_suite!(
+    indexes_and_searches_by_identifier_and_by_meaning,
+    a_new_commit_re_embeds_only_what_changed,
+    a_cancelled_run_leaves_every_file_whole,
+    ssrf_urls_are_refused_and_tenants_see_only_their_own,
+);
+
+/// A work tree with commits, served to the indexer as a local repository.
+struct Repo {
+    root: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(root.path().join("work")).expect("mkdir");
+        let repo = Self { root };
+        repo.git(&["init", "-q"]);
+        repo
+    }
+
+    fn work(&self) -> PathBuf {
+        self.root.path().join("work")
+    }
+
+    fn url(&self) -> String {
+        self.work().to_string_lossy().into_owned()
+    }
+
+    fn write(&self, path: &str, content: impl AsRef<[u8]>) {
+        let full = self.work().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, content).expect("write");
+    }
+
+    fn remove(&self, path: &str) {
+        std::fs::remove_file(self.work().join(path)).expect("remove");
+    }
+
+    fn commit(&self, message: &str) {
+        self.git(&["add", "-A", "-f"]);
+        self.git(&["commit", "-qm", message]);
+    }
+
+    fn git(&self, args: &[&str]) {
+        let status = std::process::Command::new("git")
+            .current_dir(self.work())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    }
+}
+
+fn index_for(store: Arc<dyn Store>, cache: &Path, allowed: &Path, embedder: Arc<dyn Embedder>) -> CodeIndex {
+    CodeIndex {
+        code: store.code(),
+        store,
+        embedder,
+        policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
+        settings: Arc::new(Settings {
+            cache_root: cache.to_path_buf(),
+            mirror: MirrorLimits { max_repo_bytes: 64 << 20, fetch_timeout: Duration::from_secs(60) },
+            max_file_bytes: 64 * 1024,
+            chunk: ChunkLimits::default(),
+        }),
+    }
+}
+
+async fn run(index: &CodeIndex, tenant: TenantId, url: &str) -> Result<Progress, Error> {
+    let source = index.check_url(url).await?;
+    let seen = Arc::new(Mutex::new(Vec::<Progress>::new()));
+    let sink = seen.clone();
+    let report = move |p: &Progress| sink.lock().expect("lock").push(p.clone());
+    let outcome = index.index(tenant, source, "", false, &report, &CancellationToken::new()).await;
+    let seen = seen.lock().expect("lock");
+    if outcome.is_ok() {
+        assert!(seen.len() >= 3, "fetching, indexing and done are reported");
+        assert!(seen.windows(2).all(|w| w[0].files_done <= w[1].files_done), "progress only grows");
+    }
+    outcome
+}
+
+async fn search(index: &CodeIndex, tenant: TenantId, query: &str) -> Vec<devops_models::CodeHit> {
+    let params = SearchParams { query: query.into(), limit: 5, ..SearchParams::default() };
+    index.search(tenant, &params).await.expect("search")
+}
+
+const WEBHOOKS_RS: &str = r#"use hmac::{Hmac, Mac};
+
+/// Checks that the payload was signed with the shared secret (GitHub's
+/// X-Hub-Signature-256 header).
+pub fn verify_webhook_signature(secret: &[u8], payload: &[u8], header: &str) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("key");
+    mac.update(payload);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    constant_time_eq(header.trim_start_matches("sha256="), &expected)
+}
+
+pub fn parse_event_name(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-github-event")?.to_str().ok()
+}
+"#;
+
+const RENDER_RS: &str = r#"/// Renders rows as a Markdown table.
+pub fn render_markdown_table(rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
+"#;
+
+const HANDLER_PY: &str = r#"import json
+
+
+class DeliveryQueue:
+    """Buffers deliveries until the worker drains them."""
+
+    def push(self, delivery):
+        self.items.append(delivery)
+
+    def drain(self):
+        items, self.items = self.items, []
+        return items
+"#;
+
+fn seed(repo: &Repo) {
+    repo.write("src/webhooks.rs", WEBHOOKS_RS);
+    repo.write("src/render.rs", RENDER_RS);
+    repo.write("app/queue.py", HANDLER_PY);
+    repo.write("web/client.ts", "export async function fetchRepositories(token: string) {\n  return fetch('/api/v1/repositories', { headers: { authorization: `Bearer ${token}` } });\n}\n");
+    repo.write("cmd/main.go", "package main\n\nfunc retryWithBackoff(attempts int) error {\n\treturn nil\n}\n");
+    repo.write("src/main/java/Billing.java", "class Billing {\n  int chargeCustomer(int cents) { return cents; }\n}\n");
+    repo.write("README.md", "# Demo\n\nA demo service that receives webhooks.\n");
+    repo.write("vendor/lib.js", "function vendored() {}\n");
+    repo.write(".gitignore", "*.log\n");
+    repo.write("debug.log", "tracked despite .gitignore\n");
+    repo.write("assets/data.dat", [0u8, 159, 146, 150, 0, 1, 2]);
+    repo.write("big/huge.txt", "x".repeat(100 * 1024));
+    repo.commit("seed");
+}
+
+async fn indexes_and_searches_by_identifier_and_by_meaning(store: Arc<dyn Store>) {
+    let repo = Repo::new();
+    seed(&repo);
+    let tenant = store.create_tenant(&devops_integration_tests::unique("code")).await.expect("tenant").id;
+    let index = index_for(store.clone(), &repo.root.path().join("cache"), repo.root.path(), Arc::new(HashEmbedder));
+
+    let progress = run(&index, tenant, &repo.url()).await.expect("index");
+    let skipped: Vec<(&str, SkipReason)> = progress.skipped.iter().map(|(p, r)| (p.as_str(), *r)).collect();
+    for expected in [
+        ("assets/data.dat", SkipReason::Binary),
+        ("big/huge.txt", SkipReason::TooLarge),
+        ("vendor/lib.js", SkipReason::Vendored),
+        ("debug.log", SkipReason::Ignored),
+    ] {
+        assert!(skipped.contains(&expected), "{expected:?} in {skipped:?}");
+    }
+    assert_eq!(progress.embeddings_reused, 0);
+    assert_eq!(progress.embeddings_computed, progress.chunks, "a first run embeds every distinct chunk");
+    let stored = store.get_repository(tenant, progress.repository_id.expect("id")).await.expect("repository");
+    assert_eq!(stored.state, IndexState::Ready);
+    assert_eq!(stored.last_indexed_commit.as_deref(), Some(progress.commit.as_str()));
+    assert_eq!(stored.chunk_count, progress.chunks);
+    assert_eq!(stored.file_count, 8, "seven source files and .gitignore");
+
+    let by_identifier = search(&index, tenant, "verify_webhook_signature").await;
+    assert_eq!(by_identifier[0].symbol, "verify_webhook_signature", "{by_identifier:?}");
+    assert_eq!(by_identifier[0].path, "src/webhooks.rs");
+    assert_eq!((by_identifier[0].start_line, by_identifier[0].end_line), (3, 10), "cited with its doc comment");
+
+    let by_meaning = search(&index, tenant, "where do we check webhook signatures?").await;
+    assert_eq!(by_meaning[0].path, "src/webhooks.rs", "{by_meaning:?}");
+    let drained = search(&index, tenant, "drain queued deliveries").await;
+    assert_eq!(drained[0].path, "app/queue.py", "{drained:?}");
+    assert!(drained[0].symbol.starts_with("DeliveryQueue"), "{drained:?}");
+    assert!(drained.windows(2).all(|w| w[0].score >= w[1].score));
+
+    // Filters still fill the page from what matches.
+    let filter = |glob: Option<&str>, language: Option<&str>| SearchParams {
+        query: "function".into(),
+        limit: 3,
+        path_glob: glob.map(Into::into),
+        language: language.map(Into::into),
+        repositories: vec![repo.url()],
+    };
+    let python = index.search(tenant, &filter(None, Some("python"))).await.expect("search");
+    assert!(!python.is_empty() && python.iter().all(|h| h.language == "python"), "{python:?}");
+    let rust = index.search(tenant, &filter(Some("src/**/*.rs"), None)).await.expect("search");
+    assert_eq!(rust.len(), 3, "three Rust chunks match the glob: {rust:?}");
+    assert!(rust.iter().all(|h| h.path.starts_with("src/") && h.path.ends_with(".rs")));
+    let web = index.search(tenant, &filter(Some("web/**"), None)).await.expect("search");
+    assert!(web.iter().all(|h| h.path == "web/client.ts") && !web.is_empty());
+
+    let (_, commit, file) = index.file(tenant, &repo.url(), "src/render.rs", "").await.expect("file");
+    assert_eq!(commit, progress.commit);
+    assert_eq!(file, RENDER_RS.as_bytes());
+    let missing = index.file(tenant, &repo.url(), "nope.rs", "").await.expect_err("missing");
+    assert_eq!(missing.code(), ErrorCode::NotFound);
+    let escape = index.file(tenant, &repo.url(), "../etc/passwd", "").await.expect_err("escape");
+    assert_eq!(escape.code(), ErrorCode::InvalidArgument);
+}
+
+async fn a_new_commit_re_embeds_only_what_changed(store: Arc<dyn Store>) {
+    let repo = Repo::new();
+    seed(&repo);
+    let tenant = store.create_tenant(&devops_integration_tests::unique("code")).await.expect("tenant").id;
+    let index = index_for(store.clone(), &repo.root.path().join("cache"), repo.root.path(), Arc::new(HashEmbedder));
+    let first = run(&index, tenant, &repo.url()).await.expect("index");
+
+    // One function changes, one file goes, one arrives.
+    repo.write("src/webhooks.rs", WEBHOOKS_RS.replace("x-github-event", "x-gitlab-event"));
+    repo.remove("src/render.rs");
+    repo.write("src/limits.rs", "pub fn clamp_page_size(n: u32) -> u32 {\n    n.clamp(1, 200)\n}\n");
+    repo.commit("change");
+    let second = run(&index, tenant, &repo.url()).await.expect("re-index");
+    assert_ne!(second.commit, first.commit);
+    assert_eq!(second.files_total, 2, "only the changed and the added file are read");
+    assert_eq!(second.files_deleted, 1);
+    assert_eq!(second.embeddings_computed, 2, "the changed function and the new one");
+    assert!(second.embeddings_reused >= 2, "unchanged chunks of the changed file are reused: {second:?}");
+
+    let gone = search(&index, tenant, "render markdown table").await;
+    assert!(gone.iter().all(|h| h.path != "src/render.rs"), "{gone:?}");
+    let added = search(&index, tenant, "clamp_page_size").await;
+    assert_eq!(added[0].path, "src/limits.rs");
+    let changed = search(&index, tenant, "x-gitlab-event header").await;
+    assert_eq!(changed[0].symbol, "parse_event_name");
+
+    // Nothing new: nothing read, nothing embedded.
+    let third = run(&index, tenant, &repo.url()).await.expect("no-op");
+    assert_eq!((third.files_total, third.embeddings_computed), (0, 0));
+    let id = third.repository_id.expect("id");
+    let stored = store.get_repository(tenant, id).await.expect("repository");
+    let (files, chunks) = store.code().index_size(tenant, id).await.expect("size");
+    assert_eq!((stored.file_count, stored.chunk_count), (files, chunks));
+}
+
+/// Embeds like the built-in embedder, but cancels the run on its second call.
+struct CancelOnSecondCall {
+    calls: AtomicUsize,
+    cancel: CancellationToken,
+}
+
+#[async_trait]
+impl Embedder for CancelOnSecondCall {
+    fn id(&self) -> &str {
+        HashEmbedder::ID
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+            self.cancel.cancel();
+            // A slow model: cancellation must not wait for it.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        HashEmbedder.embed(texts).await
+    }
+}
+
+async fn a_cancelled_run_leaves_every_file_whole(store: Arc<dyn Store>) {
+    let repo = Repo::new();
+    for n in 0..200 {
+        repo.write(
+            &format!("src/module_{n:03}.rs"),
+            format!("pub fn handler_{n}() -> u32 {{\n    {n}\n}}\n\npub fn helper_{n}() -> u32 {{\n    {n} * 2\n}}\n"),
+        );
+    }
+    repo.commit("many files");
+    let tenant = store.create_tenant(&devops_integration_tests::unique("code")).await.expect("tenant").id;
+    let cancel = CancellationToken::new();
+    let embedder = Arc::new(CancelOnSecondCall { calls: AtomicUsize::new(0), cancel: cancel.clone() });
+    let index = index_for(store.clone(), &repo.root.path().join("cache"), repo.root.path(), embedder);
+    let source = index.check_url(&repo.url()).await.expect("url");
+    let started = std::time::Instant::now();
+    let err = index.index(tenant, source, "", false, &|_: &Progress| {}, &cancel).await.expect_err("cancelled");
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "cancellation does not wait for the embedder");
+
+    let repos = store.list_repositories(tenant, devops_store::Page::first(10)).await.expect("list");
+    let stored = &repos[0];
+    assert_eq!(stored.state, IndexState::Registered, "never indexed, so back to registered");
+    assert!(stored.last_error.as_deref().is_some_and(|e| e.contains("cancelled")));
+    // Every file is either absent or complete: two chunks each.
+    let paths = store.code().indexed_paths(tenant, stored.id).await.expect("paths");
+    let (files, chunks) = store.code().index_size(tenant, stored.id).await.expect("size");
+    assert!(files < 200, "the run stopped early: {files}");
+    assert_eq!(files as usize, paths.len());
+    assert_eq!(chunks, files * 2, "no file is half-written");
+
+    // The next run finishes, reusing what the cancelled one embedded.
+    let index = index_for(store.clone(), &repo.root.path().join("cache"), repo.root.path(), Arc::new(HashEmbedder));
+    let done = run(&index, tenant, &repo.url()).await.expect("index");
+    assert_eq!(done.embeddings_reused, chunks);
+    assert_eq!(store.code().index_size(tenant, stored.id).await.expect("size"), (200, 400));
+}
+
+async fn ssrf_urls_are_refused_and_tenants_see_only_their_own(store: Arc<dyn Store>) {
+    let repo = Repo::new();
+    seed(&repo);
+    let owner = store.create_tenant(&devops_integration_tests::unique("code")).await.expect("tenant").id;
+    let other = store.create_tenant(&devops_integration_tests::unique("code")).await.expect("tenant").id;
+    let index = index_for(store.clone(), &repo.root.path().join("cache"), repo.root.path(), Arc::new(HashEmbedder));
+    for url in ["https://127.0.0.1/x.git", "https://169.254.169.254/latest", "http://example.com/x.git", "/etc"] {
+        let err = run(&index, owner, url).await.expect_err(url);
+        assert_eq!(err.code(), ErrorCode::UrlNotAllowed, "{url}: {err}");
+    }
+    run(&index, owner, &repo.url()).await.expect("index");
+    assert!(!search(&index, owner, "verify_webhook_signature").await.is_empty());
+    assert!(search(&index, other, "verify_webhook_signature").await.is_empty());
+    let err = index.file(other, &repo.url(), "src/render.rs", "").await.expect_err("other tenant");
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    let params = SearchParams { query: "x".into(), repositories: vec![repo.url()], ..SearchParams::default() };
+    assert_eq!(index.search(other, &params).await.expect_err("not theirs").code(), ErrorCode::NotFound);
+}
