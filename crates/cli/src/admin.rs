@@ -62,7 +62,7 @@ pub async fn migrate(config: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn resolve_tenant(store: &dyn Store, name_or_id: &str) -> Result<Tenant> {
+pub async fn resolve_tenant(store: &dyn Store, name_or_id: &str) -> Result<Tenant> {
     if let Ok(id) = name_or_id.parse() {
         return Ok(store.get_tenant(TenantId(id)).await?);
     }

@@ -2,6 +2,7 @@
 //! migrations, and administer tenants and keys.
 
 mod admin;
+mod code;
 mod stdio;
 mod up;
 
@@ -34,6 +35,39 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: admin::KeyCommand,
+    },
+    /// Index a repository (URL or local path) through the running indexer, with progress.
+    Index {
+        /// https or ssh URL, scp-style address, or a local path (must be under indexer.allowed_local_paths).
+        repository: String,
+        /// Tenant name or id.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Branch, tag or commit; default: the default branch.
+        #[arg(long = "ref", default_value = "")]
+        git_ref: String,
+        /// Re-read and re-embed everything.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Search the tenant's indexed code.
+    Search {
+        query: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// Only these repositories (id, URL, owner/name or local path; repeatable).
+        #[arg(long = "repo")]
+        repositories: Vec<String>,
+        /// Only paths matching this glob, e.g. 'src/**/*.rs'.
+        #[arg(long = "path")]
+        path_glob: Option<String>,
+        #[arg(long)]
+        language: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Bridge a stdio MCP client to a running server.
     Stdio {
@@ -68,6 +102,13 @@ pub fn main() -> ExitCode {
             Command::Migrate => admin::migrate(&config).await,
             Command::Tenant { command } => admin::tenant(&config, command).await,
             Command::Key { command } => admin::key(&config, command).await,
+            Command::Index { repository, tenant, git_ref, full } => {
+                code::index(&config, &tenant, &repository, git_ref, full).await
+            }
+            Command::Search { query, tenant, limit, repositories, path_glob, language, json } => {
+                let args = code::SearchArgs { query, limit, repositories, path_glob, language, json };
+                code::search(&config, &tenant, args).await
+            }
             Command::Stdio { url, key } => stdio::run(url, key).await.map_err(|err| {
                 eprintln!("devops-mcp stdio: {err}");
                 devops_runtime::Error::Serve(std::io::Error::other(err.to_string()))

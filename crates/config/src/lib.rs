@@ -603,7 +603,13 @@ pub fn redact_url(raw: &str) -> String {
 
 /// Environment and CLI values are strings; numbers and booleans are
 /// recognised so that `DEVOPS_MCP__QUEUE__MAX_RECEIVES=3` works.
+/// An override's value: a bool, an integer, a JSON list (`["a","b"]`) or a string.
 fn scalar(raw: &str) -> serde_json::Value {
+    if raw.starts_with('[')
+        && let Ok(list @ serde_json::Value::Array(_)) = serde_json::from_str(raw)
+    {
+        return list;
+    }
     if let Ok(b) = raw.parse::<bool>() {
         return b.into();
     }
@@ -681,6 +687,20 @@ mod tests {
         assert_eq!(config.queue.name, "from-cli");
         assert_eq!(config.queue.max_receives, 3);
         assert_eq!(config.cache.url, "redis://file");
+    }
+
+    #[test]
+    fn lists_can_be_overridden_as_json() {
+        let sources = Sources {
+            env: env(&[("DEVOPS_MCP__INDEXER__ALLOWED_HOSTS", r#"["git.internal"]"#)]),
+            overrides: vec![r#"indexer.allowed_local_paths=["/srv/repos", "/tmp"]"#.into()],
+            ..Sources::default()
+        };
+        let config = Config::load(&sources).expect("load").config;
+        assert_eq!(config.indexer.allowed_hosts, ["git.internal"]);
+        assert_eq!(config.indexer.allowed_local_paths, ["/srv/repos", "/tmp"]);
+        let text = Sources { overrides: vec!["queue.name=[not-json".into()], ..Sources::default() };
+        assert!(Config::load(&text).is_err(), "a string that is not a list still fails validation as a name");
     }
 
     #[test]

@@ -41,7 +41,8 @@ impl HasErrorCode for Error {
         match self {
             Error::InvalidUrl(_) => ErrorCode::InvalidArgument,
             Error::Forbidden(_) => ErrorCode::UrlNotAllowed,
-            Error::Resolve { .. } => ErrorCode::Unavailable,
+            // Usually a mistyped host; retrying the same URL will not help.
+            Error::Resolve { .. } => ErrorCode::InvalidArgument,
             Error::Timeout { .. } => ErrorCode::Timeout,
             Error::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             Error::NotFound(_) => ErrorCode::NotFound,

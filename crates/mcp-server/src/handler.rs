@@ -60,6 +60,7 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub blob: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
+    pub indexer: devops_runtime::clients::Indexer,
     /// The conformance suite's fixtures, in test deployments only.
     pub conformance: Option<Arc<conformance::Fixtures>>,
     /// Announces context changes to subscribed sessions.
@@ -242,6 +243,7 @@ impl ServerHandler for DevopsMcp {
             store: self.shared.store.clone(),
             blob: self.shared.blob.clone(),
             cache: self.shared.cache.clone(),
+            indexer: self.shared.indexer.clone(),
             cancel: context.ct.clone(),
             progress: Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() },
         };

@@ -51,6 +51,7 @@ pub fn shared(backends: &Backends, registry: Registry, config: &Config) -> devop
         store: backends.store()?,
         blob: backends.blob()?,
         cache: backends.cache()?,
+        indexer: devops_runtime::clients::indexer(config)?,
         conformance: config.mcp.conformance_fixtures.then(|| Arc::new(conformance::Fixtures::default())),
         context_changes: tokio::sync::broadcast::channel(256).0,
     }))

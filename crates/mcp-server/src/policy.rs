@@ -41,7 +41,7 @@ impl Toolset {
     ];
 
     /// What a request gets when it names no toolsets: a small set.
-    pub const DEFAULT: [Toolset; 1] = [Toolset::Contexts];
+    pub const DEFAULT: [Toolset; 2] = [Toolset::Contexts, Toolset::Search];
 
     pub fn as_str(self) -> &'static str {
         match self {

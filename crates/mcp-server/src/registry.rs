@@ -39,6 +39,7 @@ pub struct ToolContext {
     pub store: Arc<dyn Store>,
     pub blob: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
+    pub indexer: devops_runtime::clients::Indexer,
     /// Cancelled when the client cancels the request or the session ends.
     pub cancel: CancellationToken,
     pub progress: crate::handler::Progress,
@@ -132,10 +133,17 @@ impl ToolSpec {
             Some(effect == Effect::Read),
             Some(effect == Effect::Destructive),
             Some(matches!(effect, Effect::Read | Effect::IdempotentWrite)),
-            // No tool reaches outside DevOps MCP yet; provider tools will set this.
             Some(false),
         ));
         Self { toolset, effect, tool, handler: Arc::new(handler) }
+    }
+
+    /// Marks a tool that reaches systems outside DevOps MCP (a git host, a provider API).
+    pub fn open_world(mut self) -> Self {
+        if let Some(annotations) = self.tool.annotations.as_mut() {
+            annotations.open_world_hint = Some(true);
+        }
+        self
     }
 
     pub fn allowed_by(&self, policy: &Policy, destructive_enabled: bool) -> bool {

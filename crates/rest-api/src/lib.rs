@@ -4,6 +4,7 @@
 //! authenticated and scoped to the caller's tenant.
 
 mod keys;
+mod repositories;
 mod tenants;
 
 use std::sync::Arc;
@@ -32,6 +33,23 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Holds authenticated keys; revoking a key evicts it.
     pub cache: Arc<dyn Cache>,
+    pub indexer: devops_runtime::clients::Indexer,
+    /// The SSRF guard repository URLs pass before they are registered.
+    pub url_policy: Arc<devops_git::UrlPolicy>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, config: &Config) -> devops_runtime::Result<Self> {
+        Ok(Self {
+            store,
+            cache,
+            indexer: devops_runtime::clients::indexer(config)?,
+            url_policy: Arc::new(devops_git::UrlPolicy {
+                allowed_hosts: config.indexer.allowed_hosts.clone(),
+                allowed_local_paths: config.indexer.allowed_local_paths.iter().map(Into::into).collect(),
+            }),
+        })
+    }
 }
 
 impl AppState {
@@ -65,11 +83,17 @@ impl AppState {
         keys::get_key,
         keys::revoke_key,
         keys::list_audit,
+        repositories::register_repository,
+        repositories::list_repositories,
+        repositories::get_repository,
+        repositories::index_repository,
+        repositories::delete_repository,
+        repositories::search,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
-    tags((name = "tenants"), (name = "keys"), (name = "audit"))
+    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"))
 )]
 pub struct ApiDoc;
 
@@ -97,6 +121,7 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
     let api = Router::new()
         .merge(tenants::routes())
         .merge(keys::routes())
+        .merge(repositories::routes())
         .route_layer(from_fn_with_state(authenticator, auth::require_auth))
         .with_state(state);
     let docs = SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", ApiDoc::openapi());
@@ -107,7 +132,8 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let relay = tokio::spawn(outbox::run_relay(store.clone(), ctx.backends.queue()?, ctx.shutdown.clone()));
-    let router = app(AppState { store, cache: ctx.backends.cache()? }, ctx.backends.readiness(), &ctx.config);
+    let state = AppState::new(store, ctx.backends.cache()?, &ctx.config)?;
+    let router = app(state, ctx.backends.readiness(), &ctx.config);
     let listener = http::bind(ctx.config.services.rest_api.listen).await?;
     let served = http::serve(listener, router, ctx.shutdown.clone()).await;
     ctx.shutdown.cancel();

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod backends;
 pub mod bootstrap;
+pub mod clients;
 pub mod grpc;
 pub mod http;
 pub mod jwt;

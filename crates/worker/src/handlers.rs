@@ -8,6 +8,15 @@ use devops_store::Store;
 
 use crate::{Handler, HandlerError};
 
+/// What `repo.push` carries: a push reported by a webhook, or a request to
+/// (re-)index from the REST API.
+#[derive(Debug, serde::Deserialize)]
+struct RepoPush {
+    repository_url: String,
+    #[serde(default)]
+    git_ref: String,
+}
+
 /// `tenant.created`: records that the tenant's provisioning ran. Later
 /// issues hang per-tenant set-up (default toolsets, quotas) here.
 pub struct TenantCreated {
@@ -37,5 +46,47 @@ impl Handler for TenantCreated {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// `repo.push`: re-indexes the repository incrementally through the indexer.
+/// The run is idempotent (an unchanged commit is a no-op), so a redelivery
+/// after a crash costs one fetch.
+pub struct RepoPushed {
+    indexer: devops_runtime::clients::Indexer,
+}
+
+impl RepoPushed {
+    pub fn new(indexer: devops_runtime::clients::Indexer) -> Self {
+        Self { indexer }
+    }
+}
+
+#[async_trait]
+impl Handler for RepoPushed {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let push: RepoPush = serde_json::from_value(event.payload.clone()).map_err(|err| {
+            HandlerError::new(devops_errors::ErrorCode::InvalidArgument, format!("repo.push payload: {err}"))
+        })?;
+        let request = devops_proto::indexer::v1::IndexRepositoryRequest {
+            tenant_id: event.tenant_id.to_string(),
+            repository_url: push.repository_url,
+            git_ref: push.git_ref,
+            full: false,
+        };
+        let grpc = |status: tonic::Status| {
+            let api = devops_errors::ApiError::from(&status);
+            HandlerError::new(api.code, api.message)
+        };
+        let mut stream = self.indexer.clone().index_repository(request).await.map_err(grpc)?.into_inner();
+        let mut done = false;
+        while let Some(progress) = stream.message().await.map_err(grpc)? {
+            done = progress.done;
+        }
+        if done {
+            Ok(())
+        } else {
+            Err(HandlerError::new(devops_errors::ErrorCode::Unavailable, "the indexer ended the run without a result"))
+        }
     }
 }

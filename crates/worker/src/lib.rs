@@ -29,7 +29,7 @@ use devops_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use handlers::TenantCreated;
+pub use handlers::{RepoPushed, TenantCreated};
 
 pub const NAME: &str = "worker";
 pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue];
@@ -76,8 +76,10 @@ impl Handlers {
     }
 
     /// The handlers of this build.
-    pub fn standard(store: Arc<dyn Store>) -> Self {
-        Handlers::default().with("tenant.created", TenantCreated::new(store))
+    pub fn standard(store: Arc<dyn Store>, indexer: devops_runtime::clients::Indexer) -> Self {
+        Handlers::default()
+            .with("tenant.created", TenantCreated::new(store))
+            .with("repo.push", RepoPushed::new(indexer))
     }
 }
 
@@ -238,7 +240,7 @@ pub fn backoff(attempt: u32) -> Duration {
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let consumer = Consumer {
-        handlers: Handlers::standard(store.clone()),
+        handlers: Handlers::standard(store.clone(), devops_runtime::clients::indexer(&ctx.config)?),
         store,
         queue: ctx.backends.queue()?,
         visibility_timeout: Duration::from_secs(ctx.config.queue.visibility_timeout_secs),

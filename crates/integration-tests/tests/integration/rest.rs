@@ -29,10 +29,12 @@ impl TestApi {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
         let router = devops_rest_api::app(
-            devops_rest_api::AppState {
-                store: store.clone(),
-                cache: std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
-            },
+            devops_rest_api::AppState::new(
+                store.clone(),
+                std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
+                &config,
+            )
+            .expect("state"),
             devops_runtime::ops::Readiness::default(),
             &config,
         );

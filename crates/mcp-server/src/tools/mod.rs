@@ -1,5 +1,6 @@
 //! The tools of this build, by toolset.
 
+pub mod code;
 pub mod contexts;
 pub mod core;
 
@@ -9,4 +10,5 @@ use crate::registry::Registry;
 pub fn register(registry: &mut Registry) {
     core::register(registry);
     contexts::register(registry);
+    code::register(registry);
 }
