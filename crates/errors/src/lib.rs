@@ -253,7 +253,16 @@ mod tests {
             assert_eq!(code.spec().http, StatusCode::UNAUTHORIZED);
         }
         let retryable: Vec<_> = ErrorCode::ALL.into_iter().filter(|c| c.retry_safe()).collect();
-        assert_eq!(retryable, [ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Timeout]);
+        assert_eq!(
+            retryable,
+            [
+                ErrorCode::RateLimited,
+                ErrorCode::Unavailable,
+                ErrorCode::Timeout,
+                ErrorCode::Upstream,
+                ErrorCode::Cancelled
+            ]
+        );
     }
 
     #[test]

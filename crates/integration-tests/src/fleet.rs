@@ -67,6 +67,11 @@ impl Fleet {
         Fleet { data_dir, ports, api_key: String::new(), overrides, children: Vec::new() }
     }
 
+    /// Adds a `--set` override for every process started after this.
+    pub fn set(&mut self, item: impl Into<String>) {
+        self.overrides.push(item.into());
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(binary(program));
         for item in &self.overrides {

@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn headers_narrow_but_never_widen() {
         let default = Policy::from_parts(&parts(vec![Scope::Write], &[])).expect("policy");
-        assert_eq!(default.toolsets, BTreeSet::from([Toolset::Core, Toolset::Contexts]));
+        assert_eq!(default.toolsets, BTreeSet::from([Toolset::Core, Toolset::Contexts, Toolset::Search]));
         assert!(!default.read_only);
 
         let narrowed = Policy::from_parts(&parts(vec![Scope::Admin], &[("x-mcp-readonly", "true")])).expect("p");

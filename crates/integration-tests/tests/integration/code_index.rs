@@ -48,12 +48,12 @@ code_suite!(
 );
 
 /// A work tree with commits, served to the indexer as a local repository.
-struct Repo {
-    root: tempfile::TempDir,
+pub struct Repo {
+    pub root: tempfile::TempDir,
 }
 
 impl Repo {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(root.path().join("work")).expect("mkdir");
         let repo = Self { root };
@@ -61,27 +61,36 @@ impl Repo {
         repo
     }
 
-    fn work(&self) -> PathBuf {
+    pub fn work(&self) -> PathBuf {
         self.root.path().join("work")
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         self.work().to_string_lossy().into_owned()
     }
 
-    fn write(&self, path: &str, content: impl AsRef<[u8]>) {
+    pub fn write(&self, path: &str, content: impl AsRef<[u8]>) {
         let full = self.work().join(path);
         std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
         std::fs::write(full, content).expect("write");
     }
 
-    fn remove(&self, path: &str) {
+    pub fn remove(&self, path: &str) {
         std::fs::remove_file(self.work().join(path)).expect("remove");
     }
 
-    fn commit(&self, message: &str) {
+    pub fn commit(&self, message: &str) {
         self.git(&["add", "-A", "-f"]);
         self.git(&["commit", "-qm", message]);
+    }
+
+    pub fn head(&self) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(self.work())
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .expect("git rev-parse");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     fn git(&self, args: &[&str]) {
@@ -169,7 +178,7 @@ class DeliveryQueue:
         return items
 "#;
 
-fn seed(repo: &Repo) {
+pub fn seed(repo: &Repo) {
     repo.write("src/webhooks.rs", WEBHOOKS_RS);
     repo.write("src/render.rs", RENDER_RS);
     repo.write("app/queue.py", HANDLER_PY);

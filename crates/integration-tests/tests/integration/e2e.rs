@@ -11,6 +11,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::code_index::{Repo, seed};
+use crate::mcp::McpSession;
+
 fn production() -> Option<BackendKind> {
     Some(BackendKind::Production {
         postgres_url: postgres_url()?,
@@ -215,20 +218,126 @@ fn jsonrpc_result(body: &str) -> Value {
     messages.into_iter().find_map(|m| m.get("result").cloned()).unwrap_or_else(|| panic!("no result in {body}"))
 }
 
+/// Index and search across the fleet: an agent indexes over MCP with
+/// progress, searches and reads; a program asks over REST for a re-index,
+/// which travels the queue to the worker and the indexer.
+async fn code_flow(fleet: &Fleet, repo: &Repo) {
+    let mut mcp = McpSession::open(
+        &format!("{}/mcp", fleet.http("mcp-server")),
+        &fleet.api_key,
+        &[("x-mcp-toolsets", "search,repos")],
+    )
+    .await;
+    let call = json!({
+        "jsonrpc": "2.0", "id": 100, "method": "tools/call",
+        "params": { "name": "index_repository", "arguments": { "repository_url": repo.url() }, "_meta": { "progressToken": "idx" } },
+    });
+    let (status, messages) = mcp.raw(call.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let progress: Vec<&Value> = messages.iter().filter(|m| m["method"] == "notifications/progress").collect();
+    assert!(!progress.is_empty(), "progress is reported: {messages:?}");
+    assert!(progress.iter().all(|p| p["params"]["progressToken"] == "idx"));
+    let result = messages.iter().find(|m| m["id"] == 100).expect("result");
+    assert_ne!(result["result"]["isError"], true, "{result}");
+    let indexed = &result["result"]["structuredContent"];
+    assert_eq!(indexed["commit"], repo.head());
+    assert_eq!((indexed["files_read"].as_u64(), indexed["files_skipped"].as_u64()), (Some(10), Some(3)), "{indexed}");
+
+    let (is_error, found, _) =
+        mcp.call("search_code", json!({ "query": "where do we verify webhook signatures?" })).await;
+    assert!(!is_error, "{found}");
+    assert_eq!(found["hits"][0]["path"], "src/webhooks.rs", "{found}");
+    assert_eq!(found["hits"][0]["symbol"], "verify_webhook_signature");
+    let (is_error, file, _) = mcp.call("get_file", json!({ "repository": repo.url(), "path": "src/render.rs" })).await;
+    assert!(!is_error, "{file}");
+    assert!(file["content"].as_str().expect("content").contains("render_markdown_table"));
+    let (_, repos, _) = mcp.call("list_repositories", json!({})).await;
+    assert_eq!(repos["repositories"][0]["state"], "ready", "{repos}");
+    let repository_id = repos["repositories"][0]["id"].as_str().expect("id").to_owned();
+    let (is_error, refused, _) =
+        mcp.call("index_repository", json!({ "repository_url": "https://169.254.169.254/x" })).await;
+    assert!(is_error);
+    assert_eq!(refused["code"], "url_not_allowed", "{refused}");
+
+    // A new commit, re-indexed through REST → outbox → queue → worker → indexer.
+    repo.write("src/limits.rs", "pub fn clamp_page_size(n: u32) -> u32 {\n    n.clamp(1, 200)\n}\n");
+    repo.commit("limits");
+    let rest = fleet.http("rest-api");
+    let client = reqwest::Client::new();
+    let queued = client
+        .post(format!("{rest}/api/v1/repositories/{repository_id}/index"))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("index request");
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let current: Value = client
+            .get(format!("{rest}/api/v1/repositories/{repository_id}"))
+            .bearer_auth(&fleet.api_key)
+            .send()
+            .await
+            .expect("get repository")
+            .json()
+            .await
+            .expect("json");
+        if current["last_indexed_commit"] == repo.head() {
+            assert_eq!(current["state"], "ready", "{current}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the push was not indexed within 60s: {current}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hits: Value = client
+        .post(format!("{rest}/api/v1/search"))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({ "query": "clamp_page_size", "limit": 3 }))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(hits["hits"][0]["path"], "src/limits.rs", "{hits}");
+    let ssrf = client
+        .post(format!("{rest}/api/v1/repositories"))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({ "url": "https://127.0.0.1:8443/internal.git" }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(ssrf.status(), StatusCode::FORBIDDEN);
+    assert_eq!(ssrf.json::<Value>().await.expect("json")["error"]["code"], "url_not_allowed");
+}
+
+/// A seeded repository the fleet may index by path.
+fn code_fleet_repo(fleet: &mut Fleet) -> Repo {
+    let repo = Repo::new();
+    seed(&repo);
+    fleet.set(format!(r#"indexer.allowed_local_paths=["{}"]"#, repo.root.path().display()));
+    repo
+}
+
 #[tokio::test]
 async fn e2e_six_processes_on_production_backends() {
     let Some(backends) = production() else { return };
     let mut fleet = Fleet::new(backends).await;
+    let repo = code_fleet_repo(&mut fleet);
     fleet.start_separate().await;
     exercise(&fleet).await;
+    code_flow(&fleet, &repo).await;
     fleet.terminate().await;
 }
 
 #[tokio::test]
 async fn e2e_up_on_embedded_defaults() {
     let mut fleet = Fleet::new(BackendKind::Embedded).await;
+    let repo = code_fleet_repo(&mut fleet);
     fleet.start_up().await;
     exercise(&fleet).await;
+    code_flow(&fleet, &repo).await;
     fleet.terminate().await;
 }
 

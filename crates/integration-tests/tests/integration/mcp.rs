@@ -32,8 +32,15 @@ impl TestMcp {
     }
 
     pub async fn session(&self, key: &str, headers: &[(&str, &str)]) -> McpSession {
+        McpSession::open(&self.url, key, headers).await
+    }
+}
+
+impl McpSession {
+    /// Initializes a session with the server at `url`.
+    pub async fn open(url: &str, key: &str, headers: &[(&str, &str)]) -> McpSession {
         let mut session = McpSession {
-            url: self.url.clone(),
+            url: url.to_owned(),
             key: key.to_owned(),
             headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             session_id: None,
@@ -215,8 +222,13 @@ async fn tools_follow_the_key_and_the_headers() {
     assert_eq!(delete["annotations"]["destructiveHint"], true);
     assert_eq!(delete["annotations"]["readOnlyHint"], false);
     assert!(delete["outputSchema"].is_object() && delete["inputSchema"]["properties"]["context_id"].is_object());
+    let index = list["result"]["tools"].as_array().expect("tools").iter().find(|t| t["name"] == "index_repository");
+    let index = index.expect("index_repository is in the default set");
+    assert_eq!(index["annotations"]["openWorldHint"], true, "it fetches from git hosts");
+    assert_eq!(index["annotations"]["idempotentHint"], true);
 
-    let read_only_tools = ["continue_output", "get_context", "list_contexts", "search_context", "whoami"];
+    let read_only_tools =
+        ["continue_output", "get_context", "list_contexts", "search_code", "search_context", "whoami"];
     let mut by_header = mcp.session(&writer, &[("x-mcp-readonly", "true")]).await;
     let mut names = by_header.tool_names().await;
     names.sort();
@@ -234,6 +246,10 @@ async fn tools_follow_the_key_and_the_headers() {
 
     let mut narrowed = mcp.session(&writer, &[("x-mcp-toolsets", "repos")]).await;
     let mut names = narrowed.tool_names().await;
+    names.sort();
+    assert_eq!(names, ["continue_output", "get_file", "list_repositories", "whoami"], "core tools plus the named set");
+    let mut unbuilt = mcp.session(&writer, &[("x-mcp-toolsets", "wiki")]).await;
+    let mut names = unbuilt.tool_names().await;
     names.sort();
     assert_eq!(names, ["continue_output", "whoami"], "only the core tools are outside toolsets");
 }

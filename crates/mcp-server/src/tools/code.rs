@@ -90,7 +90,8 @@ pub struct SkippedView {
 pub struct IndexView {
     pub repository_id: String,
     pub commit: String,
-    pub files_indexed: u64,
+    /// Files read (changed ones only, on a re-index); binary ones among them are skipped.
+    pub files_read: u64,
     pub files_deleted: u64,
     pub files_skipped: u64,
     pub chunks_written: u64,
@@ -131,7 +132,7 @@ impl ToolHandler for IndexRepository {
         ToolOutput::json(&IndexView {
             repository_id: done.repository_id,
             commit: done.commit,
-            files_indexed: done.files_done,
+            files_read: done.files_done,
             files_deleted: done.files_deleted,
             files_skipped: done.files_skipped,
             chunks_written: done.chunks,
