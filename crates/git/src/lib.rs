@@ -41,8 +41,8 @@ impl HasErrorCode for Error {
         match self {
             Error::InvalidUrl(_) => ErrorCode::InvalidArgument,
             Error::Forbidden(_) => ErrorCode::UrlNotAllowed,
-            // Usually a mistyped host; retrying the same URL will not help.
-            Error::Resolve { .. } => ErrorCode::InvalidArgument,
+            // Usually a mistyped host: nothing answers to that name.
+            Error::Resolve { .. } => ErrorCode::NotFound,
             Error::Timeout { .. } => ErrorCode::Timeout,
             Error::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             Error::NotFound(_) => ErrorCode::NotFound,

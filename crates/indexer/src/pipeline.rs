@@ -394,9 +394,12 @@ impl CodeIndex {
     }
 
     pub async fn search(&self, tenant: TenantId, params: &SearchParams) -> Result<Vec<CodeHit>> {
-        let query = params.query.trim();
-        if query.is_empty() || query.chars().count() > 1000 {
+        if params.query.is_empty() || params.query.chars().count() > 1000 {
             return Err(Error::Invalid("query must be 1-1000 characters".into()));
+        }
+        let query = params.query.trim();
+        if query.is_empty() {
+            return Ok(Vec::new());
         }
         let limit = if params.limit == 0 { 10 } else { params.limit };
         if limit > 100 {

@@ -67,12 +67,12 @@ pub struct AuditList {
 
 /// JSON Schema counts `7.0` as an integer; serde does not, so accept any
 /// number without a fractional part.
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
     let Some(number) = Option::<f64>::deserialize(deserializer)? else { return Ok(None) };
     if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
         Ok(Some(number as u32))
     } else {
-        Err(serde::de::Error::custom(format!("expected a whole number of days, got {number}")))
+        Err(serde::de::Error::custom(format!("expected a whole number, got {number}")))
     }
 }
 

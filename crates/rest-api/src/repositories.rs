@@ -31,15 +31,20 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRepositoryRequest {
-    /// An https or ssh clone URL, or scp-style `git@host:owner/repo.git`.
-    #[schema(example = "https://github.com/acme/api.git", min_length = 1, max_length = 2048)]
+    /// An https or ssh clone URL, scp-style `git@host:owner/repo.git`, or a
+    /// path the operator allow-listed (`indexer.allowed_local_paths`).
+    #[schema(
+        example = "https://github.com/acme/api.git",
+        max_length = 2048,
+        pattern = r"^((https|ssh)://(git@)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[1-9][0-9]{0,3})?/[A-Za-z0-9._~/-]{1,200}|git@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}:[A-Za-z0-9._~-][A-Za-z0-9._~/-]{0,200}|(file://)?/[A-Za-z0-9._~/-]{1,200})$"
+    )]
     pub url: String,
     /// Start indexing now (default true).
     #[serde(default)]
     pub index: Option<bool>,
     /// Branch, tag or commit to index; default: the default branch.
     #[serde(default, rename = "ref")]
-    #[schema(max_length = 255)]
+    #[schema(max_length = 255, pattern = r"^[A-Za-z0-9._/-]*$")]
     pub git_ref: Option<String>,
 }
 
@@ -47,7 +52,7 @@ pub struct RegisterRepositoryRequest {
 pub struct IndexRequest {
     /// Branch, tag or commit to index; default: the default branch.
     #[serde(default, rename = "ref")]
-    #[schema(max_length = 255)]
+    #[schema(max_length = 255, pattern = r"^[A-Za-z0-9._/-]*$")]
     pub git_ref: Option<String>,
 }
 
@@ -104,12 +109,14 @@ pub struct SearchRequest {
     pub query: String,
     /// 1-100, default 10.
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "crate::keys::whole_number")]
     pub limit: Option<u32>,
     /// Repository ids, URLs or owner/name; default: all of the tenant's.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub repositories: Vec<String>,
     /// e.g. `src/**/*.rs`.
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub path_glob: Option<String>,
     #[schema(example = "rust", max_length = 50)]
     pub language: Option<String>,
@@ -157,6 +164,7 @@ async fn queue_index(state: &AppState, tenant: TenantId, url: &str, git_ref: &st
         (status = 201, description = "Registered", body = RepositoryView),
         (status = 200, description = "Already registered", body = RepositoryView),
         (status = 400, description = "Invalid URL", body = devops_errors::ErrorBody),
+        (status = 404, description = "The URL's host does not resolve, or a local path does not exist", body = devops_errors::ErrorBody),
         (status = 401, description = "Not authenticated", body = devops_errors::ErrorBody),
         (status = 403, description = "Needs write, or the URL points somewhere not allowed (SSRF guard)", body = devops_errors::ErrorBody),
         (status = 413, description = "Body too large", body = devops_errors::ErrorBody),
@@ -300,6 +308,22 @@ pub async fn search(
     AppJson(request): AppJson<SearchRequest>,
 ) -> Result<Json<SearchResults>, ApiError> {
     require_scope(&principal, Scope::Read)?;
+    let invalid = |message: &str| Err(ApiError::new(ErrorCode::InvalidArgument, message));
+    if request.limit.is_some_and(|limit| !(1..=100).contains(&limit)) {
+        return invalid("limit must be between 1 and 100");
+    }
+    if request.query.is_empty() || request.query.chars().count() > 1000 {
+        return invalid("query must be 1-1000 characters");
+    }
+    if request.language.as_ref().is_some_and(|l| l.chars().count() > 50) {
+        return invalid("language must be at most 50 characters");
+    }
+    if request.path_glob.as_ref().is_some_and(|g| g.chars().count() > 500 || g.chars().any(char::is_control)) {
+        return invalid("path_glob must be at most 500 printable characters");
+    }
+    if request.repositories.len() > 100 {
+        return invalid("at most 100 repositories");
+    }
     let request = pb::SearchRequest {
         tenant_id: principal.tenant_id.to_string(),
         query: request.query,
