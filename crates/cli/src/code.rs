@@ -74,7 +74,7 @@ pub async fn index(config: &Config, tenant: &str, repository: &str, git_ref: Str
 
 fn progress_line(p: &pb::IndexProgress) -> String {
     let width = 30usize;
-    let filled = if p.files_total == 0 { 0 } else { (p.files_done * width as u64 / p.files_total) as usize };
+    let filled = (p.files_done * width as u64).checked_div(p.files_total).unwrap_or(0) as usize;
     let eta = if p.eta_ms > 0 { format!(", ETA {:.0}s", p.eta_ms as f64 / 1000.0) } else { String::new() };
     format!(
         "{:<9} [{}{}] {}/{} files, {} chunks, {} reused{eta}",

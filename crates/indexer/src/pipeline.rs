@@ -206,7 +206,7 @@ impl CodeIndex {
         };
         progress.commit = commit.clone();
         progress.phase = Phase::Indexing;
-        report(&progress);
+        report(progress);
 
         let same_embedder = repo.embedder.as_deref() == Some(self.embedder.id());
         let previous = match &repo.last_indexed_commit {
@@ -271,7 +271,7 @@ impl CodeIndex {
         progress.files_total = upserts.len() as u64;
         progress.files_deleted = deletes.len() as u64;
         progress.files_skipped = reported.len() as u64;
-        report(&progress);
+        report(progress);
         if !deletes.is_empty() {
             self.code.replace_files(tenant, repo.id, self.embedder.id(), &deletes, &[]).await?;
         }
