@@ -107,6 +107,7 @@ pub async fn search(config: &Config, tenant: &str, args: SearchArgs) -> Result<(
         repositories: args.repositories.iter().map(|r| repository_argument(r)).collect(),
         path_glob: args.path_glob.unwrap_or_default(),
         language: args.language.unwrap_or_default(),
+        mode: String::new(),
     };
     let mut client = devops_runtime::clients::indexer(config)?;
     let hits = client.search(request).await.map_err(|s| failed("search", s))?.into_inner().hits;

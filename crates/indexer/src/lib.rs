@@ -231,6 +231,12 @@ impl Indexer for IndexerService {
             repositories: request.repositories,
             path_glob: Some(request.path_glob).filter(|g| !g.is_empty()),
             language: Some(request.language).filter(|l| !l.is_empty()),
+            mode: devops_models::SearchMode::parse(&request.mode).ok_or_else(|| {
+                Status::from(ApiError::new(
+                    devops_errors::ErrorCode::InvalidArgument,
+                    "mode must be hybrid, lexical or vector",
+                ))
+            })?,
         };
         let hits = self.index.search(tenant, &params).await.map_err(|e| status(&e))?;
         Ok(Response::new(pb::SearchResponse {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use devops_errors::{ErrorCode, HasErrorCode};
 use devops_git::{ChangeKind, CheckedUrl, Mirror, MirrorLimits, TreeEntry, UrlPolicy};
-use devops_models::{CodeHit, CodeQuery, IndexRecord, IndexState, NewCodeChunk, Repository, TenantId};
+use devops_models::{CodeHit, CodeQuery, IndexRecord, IndexState, NewCodeChunk, Repository, SearchMode, TenantId};
 use devops_store::{CodeStore, Page, Store};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -105,6 +105,7 @@ pub struct SearchParams {
     pub repositories: Vec<String>,
     pub path_glob: Option<String>,
     pub language: Option<String>,
+    pub mode: SearchMode,
 }
 
 #[derive(Debug, Clone)]
@@ -426,6 +427,7 @@ impl CodeIndex {
             repositories,
             language: params.language.clone().filter(|l| !l.is_empty()).map(|l| l.to_lowercase()),
             path_regex,
+            mode: params.mode,
         };
         Ok(self.code.search(tenant, &code_query).await?)
     }

@@ -12,5 +12,5 @@ pub use api_key::{ApiKey, ApiKeySecret, NewApiKey, ParsedApiKey, Principal, Scop
 pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
 pub use context::{AppendOutcome, Context, ContextItem, ContextUpdate, NewContext, NewContextItem, Role, TrimPolicy};
 pub use event::{EventEnvelope, TraceContext};
-pub use repository::{CodeHit, CodeQuery, IndexRecord, IndexState, NewCodeChunk, Repository};
+pub use repository::{CodeHit, CodeQuery, IndexRecord, IndexState, NewCodeChunk, Repository, SearchMode};
 pub use tenant::{Tenant, TenantId};

@@ -99,6 +99,47 @@ pub struct NewCodeChunk {
     pub embedding: Vec<f32>,
 }
 
+/// Which rankings a search fuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Vector, lexical and identifier rankings, fused.
+    #[default]
+    Hybrid,
+    /// Full-text terms and identifier trigrams only.
+    Lexical,
+    /// Embedding similarity only.
+    Vector,
+}
+
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Hybrid => "hybrid",
+            SearchMode::Lexical => "lexical",
+            SearchMode::Vector => "vector",
+        }
+    }
+
+    /// `hybrid`, `lexical` or `vector`; empty means hybrid.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "" | "hybrid" => Some(SearchMode::Hybrid),
+            "lexical" => Some(SearchMode::Lexical),
+            "vector" => Some(SearchMode::Vector),
+            _ => None,
+        }
+    }
+
+    pub fn uses_vectors(self) -> bool {
+        self != SearchMode::Lexical
+    }
+
+    pub fn uses_terms(self) -> bool {
+        self != SearchMode::Vector
+    }
+}
+
 /// A hybrid search over one tenant's chunks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodeQuery {
@@ -114,6 +155,7 @@ pub struct CodeQuery {
     pub language: Option<String>,
     /// An anchored regular expression over the path (from a glob).
     pub path_regex: Option<String>,
+    pub mode: SearchMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

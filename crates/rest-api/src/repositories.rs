@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use devops_errors::{ApiError, ErrorCode};
-use devops_models::{EventEnvelope, IndexState, Principal, Repository, Scope, TenantId};
+use devops_models::{EventEnvelope, IndexState, Principal, Repository, Scope, SearchMode, TenantId};
 use devops_proto::indexer::v1 as pb;
 use devops_runtime::auth::require_scope;
 use devops_runtime::http::{AppJson, AppPath, AppQuery, api_error};
@@ -120,6 +120,8 @@ pub struct SearchRequest {
     pub path_glob: Option<String>,
     #[schema(example = "rust", max_length = 50)]
     pub language: Option<String>,
+    /// How to rank; default hybrid.
+    pub mode: Option<SearchMode>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -331,6 +333,7 @@ pub async fn search(
         repositories: request.repositories,
         path_glob: request.path_glob.unwrap_or_default(),
         language: request.language.unwrap_or_default(),
+        mode: request.mode.unwrap_or_default().as_str().to_owned(),
     };
     let response = state.indexer.clone().search(request).await.map_err(|status| ApiError::from(&status))?;
     Ok(Json(SearchResults {

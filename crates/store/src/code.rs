@@ -203,31 +203,33 @@ impl CodeStore for PostgresStore {
         let mut lists = Vec::new();
 
         // Vector: HNSW with iterative scans, so filtered queries still fill the list.
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
-        sqlx::query(&format!("SET LOCAL hnsw.ef_search = {}", (depth * 2).max(100))).execute(&mut *tx).await?;
-        let sql = format!(
-            "WITH nearest AS MATERIALIZED ( \
+        if query.mode.uses_vectors() {
+            let mut tx = self.pool().begin().await?;
+            sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
+            sqlx::query(&format!("SET LOCAL hnsw.ef_search = {}", (depth * 2).max(100))).execute(&mut *tx).await?;
+            let sql = format!(
+                "WITH nearest AS MATERIALIZED ( \
                  SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
                  WHERE {filters} AND c.embedder = $5 ORDER BY distance LIMIT $7) \
              SELECT {HIT_COLUMNS} FROM nearest n JOIN code_chunks c ON c.id = n.id \
              JOIN repositories r ON r.id = c.repository_id ORDER BY n.distance"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(tenant.0)
-            .bind(&query.repositories)
-            .bind(&query.language)
-            .bind(&query.path_regex)
-            .bind(&query.embedder)
-            .bind(&query.embedding)
-            .bind(depth)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+            );
+            let rows = sqlx::query(&sql)
+                .bind(tenant.0)
+                .bind(&query.repositories)
+                .bind(&query.language)
+                .bind(&query.path_regex)
+                .bind(&query.embedder)
+                .bind(&query.embedding)
+                .bind(depth)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+        }
 
         // Lexical: any query term, ranked by frequency and rarity.
-        if let Some(tsquery) = tsquery(&query.terms) {
+        if let Some(tsquery) = tsquery(&query.terms).filter(|_| query.mode.uses_terms()) {
             let sql = format!(
                 "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id, \
                      to_tsquery('simple', $5) q \
@@ -246,7 +248,7 @@ impl CodeStore for PostgresStore {
         }
 
         // Identifiers: symbol names by trigram similarity.
-        for identifier in query.identifiers.iter().take(2) {
+        for identifier in query.identifiers.iter().take(2).filter(|_| query.mode.uses_terms()) {
             let sql = format!(
                 "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \
                  WHERE {filters} AND lower(c.symbol) % $5 \
@@ -494,9 +496,14 @@ impl CodeStore for SqliteStore {
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             scored.into_iter().take(depth).map(|(_, id)| id).collect()
         };
-        let mut ranked = vec![top(&|c| c.cosine.map(f64::from))];
-        ranked.push(top(&|c| (c.bm25 > 0.0).then_some(c.bm25)));
-        if !query.identifiers.is_empty() {
+        let mut ranked = Vec::new();
+        if query.mode.uses_vectors() {
+            ranked.push(top(&|c| c.cosine.map(f64::from)));
+        }
+        if query.mode.uses_terms() {
+            ranked.push(top(&|c| (c.bm25 > 0.0).then_some(c.bm25)));
+        }
+        if query.mode.uses_terms() && !query.identifiers.is_empty() {
             ranked.push(top(&|c| (c.trigram >= 0.3).then_some(c.trigram)));
         }
 

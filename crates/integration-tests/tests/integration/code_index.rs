@@ -13,7 +13,7 @@ use devops_indexer::chunk::ChunkLimits;
 use devops_indexer::embed::{EmbedError, Embedder, HashEmbedder};
 use devops_indexer::filter::SkipReason;
 use devops_indexer::pipeline::{CodeIndex, Error, Progress, SearchParams, Settings};
-use devops_models::{IndexState, TenantId};
+use devops_models::{IndexState, SearchMode, TenantId};
 use devops_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -237,6 +237,7 @@ async fn indexes_and_searches_by_identifier_and_by_meaning(store: Arc<dyn Store>
         path_glob: glob.map(Into::into),
         language: language.map(Into::into),
         repositories: vec![repo.url()],
+        ..SearchParams::default()
     };
     let python = index.search(tenant, &filter(None, Some("python"))).await.expect("search");
     assert!(!python.is_empty() && python.iter().all(|h| h.language == "python"), "{python:?}");
@@ -245,6 +246,13 @@ async fn indexes_and_searches_by_identifier_and_by_meaning(store: Arc<dyn Store>
     assert!(rust.iter().all(|h| h.path.starts_with("src/") && h.path.ends_with(".rs")));
     let web = index.search(tenant, &filter(Some("web/**"), None)).await.expect("search");
     assert!(web.iter().all(|h| h.path == "web/client.ts") && !web.is_empty());
+
+    // Each ranking alone still finds the obvious answer.
+    for mode in [SearchMode::Lexical, SearchMode::Vector] {
+        let params = SearchParams { query: "render markdown table".into(), limit: 3, mode, ..SearchParams::default() };
+        let hits = index.search(tenant, &params).await.expect("search");
+        assert_eq!(hits[0].symbol, "render_markdown_table", "{mode:?}: {hits:?}");
+    }
 
     let (_, commit, file) = index.file(tenant, &repo.url(), "src/render.rs", "").await.expect("file");
     assert_eq!(commit, progress.commit);

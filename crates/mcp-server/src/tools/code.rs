@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use devops_errors::{ApiError, ErrorCode};
-use devops_models::Repository;
+use devops_models::{Repository, SearchMode};
 use devops_proto::indexer::v1 as pb;
 use devops_store::Page;
 use rmcp::model::JsonObject;
@@ -161,6 +161,27 @@ pub struct SearchArgs {
     pub path_glob: Option<String>,
     /// Only this language, e.g. rust, python, typescript, go, java.
     pub language: Option<String>,
+    /// How to rank; default hybrid. `lexical` for exact words and identifiers, `vector` for meaning only.
+    pub mode: Option<ModeArg>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeArg {
+    #[default]
+    Hybrid,
+    Lexical,
+    Vector,
+}
+
+impl From<ModeArg> for SearchMode {
+    fn from(arg: ModeArg) -> Self {
+        match arg {
+            ModeArg::Hybrid => SearchMode::Hybrid,
+            ModeArg::Lexical => SearchMode::Lexical,
+            ModeArg::Vector => SearchMode::Vector,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -194,6 +215,7 @@ impl ToolHandler for SearchCode {
             repositories: args.repositories.unwrap_or_default(),
             path_glob: args.path_glob.unwrap_or_default(),
             language: args.language.unwrap_or_default(),
+            mode: SearchMode::from(args.mode.unwrap_or_default()).as_str().to_owned(),
         };
         let response = ctx.indexer.clone().search(request).await.map_err(grpc_error)?.into_inner();
         ToolOutput::json(&SearchView {

@@ -1,0 +1,426 @@
+//! Code-index benchmarks on this machine. See docs/benchmarks.md for the
+//! method and the numbers; every mode prints a human summary and one JSON
+//! line per result.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use devops_git::{MirrorLimits, UrlPolicy};
+use devops_indexer::chunk::{self, ChunkLimits};
+use devops_indexer::embed::{Embedder, HashEmbedder};
+use devops_indexer::pipeline::{CodeIndex, Progress, SearchParams, Settings};
+use devops_models::{SearchMode, TenantId};
+use devops_store::{ConnectOptions, PostgresStore, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "code-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse-and-chunk throughput on one core.
+    Chunk {
+        /// Directories of source code to read.
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 20_000)]
+        max_files: usize,
+    },
+    /// Embedding throughput of the built-in embedder on one core.
+    Embed {
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 5_000)]
+        max_files: usize,
+    },
+    /// Full index of a generated repository of real files, re-index after a
+    /// 1% change, then search latency and (PostgreSQL) HNSW recall@10.
+    Index {
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 10_000)]
+        files: usize,
+        /// A PostgreSQL server URL; a fresh database is created on it.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
+    /// Retrieval quality on a docstring → function set built from a Python
+    /// source tree: MRR and recall@10 for lexical, vector and hybrid ranking.
+    Quality {
+        dir: PathBuf,
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 1_000)]
+        max_queries: usize,
+    },
+}
+
+const EXTENSIONS: &[&str] = &["rs", "py", "ts", "tsx", "js", "go", "java"];
+
+/// Source files under `dirs`, as (path relative to its root, text).
+fn corpus(dirs: &[PathBuf], max_files: usize) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for (n, root) in dirs.iter().enumerate() {
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).collect();
+            entries.sort_by_key(|e| e.path());
+            for entry in entries {
+                let path = entry.path();
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if kind.is_file()
+                    && path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e))
+                    && entry.metadata()?.len() < 256 * 1024
+                    && let Ok(text) = std::fs::read_to_string(&path)
+                {
+                    let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+                    files.push((format!("src{n}/{relative}"), text));
+                    if files.len() == max_files {
+                        return Ok(files);
+                    }
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn emit(value: serde_json::Value) {
+    println!("{value}");
+}
+
+fn chunk_bench(dirs: &[PathBuf], max_files: usize) -> Result<()> {
+    let files = corpus(dirs, max_files)?;
+    let bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
+    let mut best = Duration::MAX;
+    let mut chunks = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        chunks = files.iter().map(|(p, t)| chunk::chunk_file(p, t, ChunkLimits::default()).len()).sum();
+        best = best.min(started.elapsed());
+    }
+    let mb_s = bytes as f64 / 1e6 / best.as_secs_f64();
+    eprintln!(
+        "chunk: {} files, {:.1} MB, {chunks} chunks in {best:?} -> {mb_s:.2} MB/s on one core",
+        files.len(),
+        bytes as f64 / 1e6
+    );
+    emit(
+        serde_json::json!({"bench": "chunk", "files": files.len(), "bytes": bytes, "chunks": chunks, "seconds": best.as_secs_f64(), "mb_per_s": mb_s}),
+    );
+    Ok(())
+}
+
+async fn embed_bench(dirs: &[PathBuf], max_files: usize) -> Result<()> {
+    let files = corpus(dirs, max_files)?;
+    let texts: Vec<String> =
+        files.iter().flat_map(|(p, t)| chunk::chunk_file(p, t, ChunkLimits::default())).map(|c| c.content).collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let embedder = HashEmbedder;
+    let started = Instant::now();
+    let vectors = embedder.embed(&texts).await?;
+    let elapsed = started.elapsed();
+    let per_s = vectors.len() as f64 / elapsed.as_secs_f64();
+    eprintln!(
+        "embed ({}): {} chunks, {:.1} MB in {elapsed:?} -> {per_s:.0} chunks/s, {:.2} MB/s",
+        HashEmbedder::ID,
+        vectors.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / elapsed.as_secs_f64()
+    );
+    emit(
+        serde_json::json!({"bench": "embed", "embedder": HashEmbedder::ID, "chunks": vectors.len(), "bytes": bytes, "seconds": elapsed.as_secs_f64(), "chunks_per_s": per_s}),
+    );
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let status = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("git {args:?} failed");
+    }
+    Ok(())
+}
+
+fn write_repo(root: &Path, files: &[(String, String)]) -> Result<()> {
+    std::fs::create_dir_all(root)?;
+    git(root, &["init", "-q"])?;
+    for (path, text) in files {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().context("parent")?)?;
+        std::fs::write(full, text)?;
+    }
+    git(root, &["add", "-A", "-f"])?;
+    git(root, &["commit", "-qm", "corpus"])
+}
+
+/// The stores to measure: SQLite always, PostgreSQL when given.
+type Backend = (&'static str, Arc<dyn Store>, Option<sqlx::PgPool>);
+
+async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
+    let options = |url: String| ConnectOptions { url, max_connections: 8, connect_timeout: Duration::from_secs(10) };
+    let sqlite = SqliteStore::connect(&options(format!("sqlite://{}", dir.join("bench.db").display()))).await?;
+    sqlite.migrate().await?;
+    let mut out: Vec<Backend> = vec![("sqlite", Arc::new(sqlite), None)];
+    if let Some(server) = postgres {
+        use sqlx::Connection;
+        let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(server).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+        let (base, _) = server.rsplit_once('/').context("postgres url has a database")?;
+        let store = PostgresStore::connect(&options(format!("{base}/{name}"))).await?;
+        store.migrate().await?;
+        let pool = store.pool().clone();
+        out.push(("postgres", Arc::new(store), Some(pool)));
+    }
+    Ok(out)
+}
+
+fn code_index(store: Arc<dyn Store>, cache: &Path, allowed: &Path) -> CodeIndex {
+    CodeIndex {
+        code: store.code(),
+        store,
+        embedder: Arc::new(HashEmbedder),
+        policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
+        settings: Arc::new(Settings {
+            cache_root: cache.to_path_buf(),
+            mirror: MirrorLimits { max_repo_bytes: 8 << 30, fetch_timeout: Duration::from_secs(3600) },
+            max_file_bytes: 1 << 20,
+            chunk: ChunkLimits::default(),
+        }),
+    }
+}
+
+async fn run_index(index: &CodeIndex, tenant: TenantId, url: &str) -> Result<(Progress, Duration)> {
+    let source = index.check_url(url).await?;
+    let started = Instant::now();
+    let progress = index.index(tenant, source, "", false, &|_: &Progress| {}, &CancellationToken::new()).await?;
+    Ok((progress, started.elapsed()))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+async fn index_bench(dirs: &[PathBuf], files: usize, postgres: Option<&str>, queries: usize) -> Result<()> {
+    let corpus = corpus(dirs, files)?;
+    if corpus.len() < files {
+        eprintln!("note: only {} source files found under the given directories", corpus.len());
+    }
+    let work = tempfile::tempdir()?;
+    let repo = work.path().join("repo");
+    write_repo(&repo, &corpus)?;
+    for (backend, store, pool) in stores(work.path(), postgres).await? {
+        let tenant = store.create_tenant(&format!("bench-{backend}")).await?.id;
+        let index = code_index(store.clone(), &work.path().join(format!("cache-{backend}")), work.path());
+        let url = repo.to_string_lossy().into_owned();
+        let (full, full_time) = run_index(&index, tenant, &url).await?;
+        eprintln!(
+            "{backend}: full index of {} files ({:.1} MB): {} chunks in {full_time:.2?}",
+            full.files_done,
+            full.bytes as f64 / 1e6,
+            full.chunks
+        );
+
+        // 1% of the files gain a function.
+        let changed = (corpus.len() / 100).max(1);
+        for (path, text) in corpus.iter().step_by(corpus.len() / changed).take(changed) {
+            let addition = if path.ends_with(".py") {
+                "\n\ndef bench_added_helper(value):\n    return value * 2\n"
+            } else {
+                "\n\nfunction benchAddedHelper(value) { return value * 2; }\n"
+            };
+            std::fs::write(repo.join(path), format!("{text}{addition}"))?;
+        }
+        git(&repo, &["commit", "-qam", "one percent"])?;
+        let (delta, delta_time) = run_index(&index, tenant, &url).await?;
+        let reuse =
+            delta.embeddings_reused as f64 / (delta.embeddings_reused + delta.embeddings_computed).max(1) as f64;
+        eprintln!(
+            "{backend}: re-index after changing {changed} files: {} files read, {} embedded, {} reused ({:.1}% reuse) in {delta_time:.2?}",
+            delta.files_done,
+            delta.embeddings_computed,
+            delta.embeddings_reused,
+            reuse * 100.0
+        );
+        emit(serde_json::json!({
+            "bench": "index", "backend": backend, "files": full.files_done, "bytes": full.bytes, "chunks": full.chunks,
+            "full_seconds": full_time.as_secs_f64(), "changed_files": changed, "reindex_seconds": delta_time.as_secs_f64(),
+            "reindex_embedded": delta.embeddings_computed, "reindex_reused": delta.embeddings_reused, "reuse": reuse,
+        }));
+        git(&repo, &["reset", "-q", "--hard", "HEAD~1"])?;
+
+        // Search latency over the whole index, query embedding included.
+        let queries_text: Vec<String> = corpus
+            .iter()
+            .step_by((corpus.len() / queries).max(1))
+            .filter_map(|(_, text)| text.lines().find(|l| l.trim().len() > 20).map(|l| l.trim().to_owned()))
+            .take(queries)
+            .collect();
+        let mut latencies = Vec::new();
+        for query in &queries_text {
+            let started = Instant::now();
+            let params = SearchParams { query: query.clone(), limit: 10, ..SearchParams::default() };
+            index.search(tenant, &params).await?;
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        let chunks = store.code().index_size(tenant, full.repository_id.context("id")?).await?.1;
+        eprintln!(
+            "{backend}: hybrid search over {chunks} chunks: p50 {p50:.2?}, p99 {p99:.2?} ({} queries)",
+            latencies.len()
+        );
+        emit(serde_json::json!({
+            "bench": "search", "backend": backend, "chunks": chunks, "queries": latencies.len(),
+            "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
+        }));
+        if let Some(pool) = pool {
+            hnsw_recall(&pool, tenant, &queries_text, chunks).await?;
+        }
+    }
+    Ok(())
+}
+
+/// recall@10 of the HNSW index (as search uses it) against an exact scan.
+async fn hnsw_recall(pool: &sqlx::PgPool, tenant: TenantId, queries: &[String], chunks: u64) -> Result<()> {
+    let mut total = 0.0;
+    for query in queries {
+        let vector = HashEmbedder::embed_one(query);
+        let sql = "SELECT id FROM code_chunks WHERE tenant_id = $1 ORDER BY embedding <=> $2::real[]::vector LIMIT 10";
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL hnsw.ef_search = 100").execute(&mut *tx).await?;
+        let approximate: Vec<i64> = sqlx::query_scalar(sql).bind(tenant.0).bind(&vector).fetch_all(&mut *tx).await?;
+        tx.rollback().await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL enable_indexscan = off").execute(&mut *tx).await?;
+        let exact: Vec<i64> = sqlx::query_scalar(sql).bind(tenant.0).bind(&vector).fetch_all(&mut *tx).await?;
+        tx.rollback().await?;
+        let found = exact.iter().filter(|id| approximate.contains(id)).count();
+        total += found as f64 / exact.len().max(1) as f64;
+    }
+    let recall = total / queries.len().max(1) as f64;
+    eprintln!("postgres: HNSW recall@10 against exact search over {chunks} chunks: {recall:.3}");
+    emit(
+        serde_json::json!({"bench": "hnsw_recall", "chunks": chunks, "queries": queries.len(), "recall_at_10": recall}),
+    );
+    Ok(())
+}
+
+/// One docstring → function pair.
+struct Pair {
+    query: String,
+    path: String,
+    line: u32,
+}
+
+/// Builds the docstring set from `.py` files and writes their copies,
+/// docstrings blanked, into `repo`.
+fn docstring_set(dir: &Path, repo: &Path, max_queries: usize) -> Result<Vec<Pair>> {
+    let files = corpus(&[dir.to_path_buf()], 100_000)?;
+    let files: Vec<_> = files.into_iter().filter(|(p, _)| p.ends_with(".py") && !p.contains("/test")).collect();
+    let mut parser = tree_sitter::Parser::new();
+    parser.set_language(&tree_sitter_python::LANGUAGE.into())?;
+    let mut pairs = Vec::new();
+    let mut stripped_files = Vec::new();
+    for (path, text) in &files {
+        let Some(tree) = parser.parse(text, None) else { continue };
+        let mut blanks: Vec<(usize, usize)> = Vec::new();
+        let mut stack = vec![tree.root_node()];
+        while let Some(node) = stack.pop() {
+            let mut cursor = node.walk();
+            stack.extend(node.named_children(&mut cursor));
+            if node.kind() != "function_definition" {
+                continue;
+            }
+            let Some(body) = node.child_by_field_name("body") else { continue };
+            let Some(first) = body.named_child(0) else { continue };
+            let Some(string) =
+                first.named_child(0).filter(|s| first.kind() == "expression_statement" && s.kind() == "string")
+            else {
+                continue;
+            };
+            let raw = &text[string.start_byte()..string.end_byte()];
+            let doc = raw.trim_matches(|c| c == '"' || c == '\'' || c == 'r' || c == 'u');
+            let paragraph: String =
+                doc.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+            if paragraph.split(' ').count() < 4 {
+                continue;
+            }
+            pairs.push(Pair { query: paragraph, path: path.clone(), line: node.start_position().row as u32 + 1 });
+            blanks.push((string.start_byte(), string.end_byte()));
+        }
+        // The indexed copy has no docstrings: each becomes `...` plus its newlines, so lines keep their numbers.
+        let mut stripped = text.clone();
+        blanks.sort();
+        for (start, end) in blanks.into_iter().rev() {
+            let newlines = text[start..end].matches('\n').count();
+            stripped.replace_range(start..end, &format!("...{}", "\n".repeat(newlines)));
+        }
+        stripped_files.push((path.clone(), stripped));
+    }
+    write_repo(repo, &stripped_files)?;
+    // A deterministic spread over the whole tree.
+    let step = (pairs.len() / max_queries).max(1);
+    Ok(pairs.into_iter().step_by(step).take(max_queries).collect())
+}
+
+async fn quality_bench(dir: &Path, postgres: Option<&str>, max_queries: usize) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let repo = work.path().join("repo");
+    let pairs = docstring_set(dir, &repo, max_queries)?;
+    eprintln!("quality: {} docstring → function pairs from {}", pairs.len(), dir.display());
+    for (backend, store, _) in stores(work.path(), postgres).await? {
+        let tenant = store.create_tenant(&format!("quality-{backend}")).await?.id;
+        let index = code_index(store.clone(), &work.path().join(format!("cache-{backend}")), work.path());
+        run_index(&index, tenant, &repo.to_string_lossy()).await?;
+        for mode in [SearchMode::Lexical, SearchMode::Vector, SearchMode::Hybrid] {
+            let (mut reciprocal, mut found) = (0.0, 0usize);
+            for pair in &pairs {
+                let params = SearchParams { query: pair.query.clone(), limit: 10, mode, ..SearchParams::default() };
+                let hits = index.search(tenant, &params).await?;
+                let rank = hits
+                    .iter()
+                    .position(|h| h.path == pair.path && h.start_line <= pair.line && pair.line <= h.end_line);
+                if let Some(rank) = rank {
+                    reciprocal += 1.0 / (rank as f64 + 1.0);
+                    found += 1;
+                }
+            }
+            let n = pairs.len().max(1) as f64;
+            let (mrr, recall) = (reciprocal / n, found as f64 / n);
+            eprintln!("{backend} {}: MRR@10 {mrr:.3}, recall@10 {recall:.3}", mode.as_str());
+            emit(
+                serde_json::json!({"bench": "quality", "backend": backend, "mode": mode.as_str(), "embedder": HashEmbedder::ID, "pairs": pairs.len(), "mrr_at_10": mrr, "recall_at_10": recall}),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Chunk { dirs, max_files } => chunk_bench(&dirs, max_files),
+        Command::Embed { dirs, max_files } => embed_bench(&dirs, max_files).await,
+        Command::Index { dirs, files, postgres, queries } => {
+            index_bench(&dirs, files, postgres.as_deref(), queries).await
+        }
+        Command::Quality { dir, postgres, max_queries } => quality_bench(&dir, postgres.as_deref(), max_queries).await,
+    }
+}
