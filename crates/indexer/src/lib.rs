@@ -10,6 +10,7 @@ pub mod filter;
 pub mod glob;
 pub mod jobs;
 pub mod lexical;
+pub mod minilm;
 pub mod pipeline;
 
 use std::pin::Pin;
@@ -39,24 +40,28 @@ pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Cache];
 /// How long a replica's claim on a repository lasts without renewal.
 const RUN_LOCK_TTL: Duration = Duration::from_secs(30 * 60);
 
-/// The embedder the configuration names.
-pub fn embedder(config: &Config) -> Arc<dyn Embedder> {
-    match config.indexer.embedder {
+/// The embedder the configuration names; a model that cannot load fails start-up.
+pub fn embedder(config: &Config) -> devops_runtime::Result<Arc<dyn Embedder>> {
+    Ok(match config.indexer.embedder {
         EmbedderKind::Hash => Arc::new(HashEmbedder),
         EmbedderKind::Openai => Arc::new(OpenAiEmbedder::new(
             &config.indexer.embeddings_url,
             &config.indexer.embeddings_model,
             std::env::var("DEVOPS_MCP_EMBEDDINGS_API_KEY").ok(),
         )),
-    }
+        EmbedderKind::Minilm => Arc::new(
+            minilm::MiniLmEmbedder::load(std::path::Path::new(&config.indexer.model_dir))
+                .map_err(|err| devops_config::Error::Invalid(format!("indexer.model_dir: {err}")))?,
+        ),
+    })
 }
 
-pub fn code_index(config: &Config, store: Arc<dyn devops_store::Store>) -> CodeIndex {
+pub fn code_index(config: &Config, store: Arc<dyn devops_store::Store>) -> devops_runtime::Result<CodeIndex> {
     let indexer = &config.indexer;
-    CodeIndex {
+    Ok(CodeIndex {
         code: store.code(),
         store,
-        embedder: embedder(config),
+        embedder: embedder(config)?,
         policy: Arc::new(UrlPolicy {
             allowed_hosts: indexer.allowed_hosts.clone(),
             allowed_local_paths: indexer.allowed_local_paths.iter().map(Into::into).collect(),
@@ -70,7 +75,7 @@ pub fn code_index(config: &Config, store: Arc<dyn devops_store::Store>) -> CodeI
             max_file_bytes: indexer.max_file_bytes,
             chunk: ChunkLimits { max_bytes: indexer.max_chunk_bytes, ..ChunkLimits::default() },
         }),
-    }
+    })
 }
 
 #[derive(Clone)]
@@ -277,7 +282,7 @@ impl Indexer for IndexerService {
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let listen = ctx.config.services.indexer.listen;
-    let index = code_index(&ctx.config, ctx.backends.store()?);
+    let index = code_index(&ctx.config, ctx.backends.store()?)?;
     let service = IndexerService::new(index, ctx.backends.cache()?);
     grpc::serve(&ctx, listen, IndexerServer::new(service), devops_proto::FILE_DESCRIPTOR_SET).await
 }

@@ -375,3 +375,55 @@ async fn ssrf_urls_are_refused_and_tenants_see_only_their_own(store: Arc<dyn Sto
     let params = SearchParams { query: "x".into(), repositories: vec![repo.url()], ..SearchParams::default() };
     assert_eq!(index.search(other, &params).await.expect_err("not theirs").code(), ErrorCode::NotFound);
 }
+
+/// all-MiniLM-L6-v2 from the weights `scripts/test-services.sh` installs.
+fn minilm() -> Option<Arc<dyn Embedder>> {
+    let dir = devops_integration_tests::service("DEVOPS_MCP_TEST_MINILM_DIR")?;
+    Some(Arc::new(devops_indexer::minilm::MiniLmEmbedder::load(Path::new(&dir)).expect("load all-MiniLM-L6-v2")))
+}
+
+#[tokio::test]
+async fn minilm_embeds_by_meaning() {
+    use devops_indexer::embed::cosine;
+    let Some(model) = minilm() else { return };
+    let texts = [
+        "How do we check that a webhook payload was signed with our secret?",
+        "fn verify_webhook_signature(secret: &[u8], payload: &[u8], header: &str) -> bool",
+        "Render the rows of the monthly report as an HTML table",
+    ]
+    .map(String::from);
+    let vectors = model.embed(&texts).await.expect("embed");
+    assert_eq!(vectors.len(), 3);
+    for vector in &vectors {
+        assert_eq!(vector.len(), devops_indexer::embed::DIMENSIONS);
+        assert!((cosine(vector, vector) - 1.0).abs() < 1e-4, "unit length");
+    }
+    let related = cosine(&vectors[0], &vectors[1]);
+    let unrelated = cosine(&vectors[0], &vectors[2]);
+    assert!(related > unrelated + 0.1, "related {related}, unrelated {unrelated}");
+    // Padding in a batch must not change a text's vector.
+    let alone = model.embed(&texts[..1]).await.expect("embed one");
+    assert!(cosine(&alone[0], &vectors[0]) > 0.9999);
+}
+
+#[tokio::test]
+async fn minilm_finds_code_by_meaning_alone() {
+    let Some(model) = minilm() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = devops_integration_tests::sqlite_store(dir.path()).await;
+    let repo = Repo::new();
+    seed(&repo);
+    let tenant = store.create_tenant("neural").await.expect("tenant").id;
+    let index = index_for(store, &repo.root.path().join("cache"), repo.root.path(), model);
+    let progress = run(&index, tenant, &repo.url()).await.expect("index");
+    assert_eq!(progress.embeddings_computed, progress.chunks);
+    // No query word appears in the answer: only the model can connect them.
+    let params = SearchParams {
+        query: "authenticate the sender of an incoming HTTP callback".into(),
+        limit: 3,
+        mode: SearchMode::Vector,
+        ..SearchParams::default()
+    };
+    let hits = index.search(tenant, &params).await.expect("search");
+    assert_eq!(hits[0].symbol, "verify_webhook_signature", "{hits:?}");
+}
