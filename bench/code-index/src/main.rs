@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use devops_git::{MirrorLimits, UrlPolicy};
 use devops_indexer::chunk::{self, ChunkLimits};
 use devops_indexer::embed::{Embedder, HashEmbedder};
+use devops_indexer::minilm::MiniLmEmbedder;
 use devops_indexer::pipeline::{CodeIndex, Progress, SearchParams, Settings};
 use devops_models::{SearchMode, TenantId};
 use devops_store::{ConnectOptions, PostgresStore, SqliteStore, Store};
@@ -32,11 +33,17 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         max_files: usize,
     },
-    /// Embedding throughput of the built-in embedder on one core.
+    /// Embedding throughput: the built-in embedder, and all-MiniLM-L6-v2
+    /// when `--model-dir` is given.
     Embed {
         dirs: Vec<PathBuf>,
         #[arg(long, default_value_t = 5_000)]
         max_files: usize,
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Chunks given to the neural model (it is ~1000× slower).
+        #[arg(long, default_value_t = 1_000)]
+        model_chunks: usize,
     },
     /// Full index of a generated repository of real files, re-index after a
     /// 1% change, then search latency and (PostgreSQL) HNSW recall@10.
@@ -61,6 +68,12 @@ enum Command {
         postgres: Option<String>,
         #[arg(long, default_value_t = 1_000)]
         max_queries: usize,
+        /// Python files of the tree to index (and draw pairs from).
+        #[arg(long, default_value_t = 400)]
+        max_files: usize,
+        /// Also measure all-MiniLM-L6-v2 from this directory.
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
     },
 }
 
@@ -122,26 +135,39 @@ fn chunk_bench(dirs: &[PathBuf], max_files: usize) -> Result<()> {
     Ok(())
 }
 
-async fn embed_bench(dirs: &[PathBuf], max_files: usize) -> Result<()> {
+/// The embedders to measure: the built-in one, and the model if given.
+fn embedders(model_dir: Option<&Path>) -> Result<Vec<Arc<dyn Embedder>>> {
+    let mut out: Vec<Arc<dyn Embedder>> = vec![Arc::new(HashEmbedder)];
+    if let Some(dir) = model_dir {
+        out.push(Arc::new(MiniLmEmbedder::load(dir)?));
+    }
+    Ok(out)
+}
+
+async fn embed_bench(dirs: &[PathBuf], max_files: usize, model_dir: Option<&Path>, model_chunks: usize) -> Result<()> {
     let files = corpus(dirs, max_files)?;
     let texts: Vec<String> =
         files.iter().flat_map(|(p, t)| chunk::chunk_file(p, t, ChunkLimits::default())).map(|c| c.content).collect();
-    let bytes: usize = texts.iter().map(String::len).sum();
-    let embedder = HashEmbedder;
-    let started = Instant::now();
-    let vectors = embedder.embed(&texts).await?;
-    let elapsed = started.elapsed();
-    let per_s = vectors.len() as f64 / elapsed.as_secs_f64();
-    eprintln!(
-        "embed ({}): {} chunks, {:.1} MB in {elapsed:?} -> {per_s:.0} chunks/s, {:.2} MB/s",
-        HashEmbedder::ID,
-        vectors.len(),
-        bytes as f64 / 1e6,
-        bytes as f64 / 1e6 / elapsed.as_secs_f64()
-    );
-    emit(
-        serde_json::json!({"bench": "embed", "embedder": HashEmbedder::ID, "chunks": vectors.len(), "bytes": bytes, "seconds": elapsed.as_secs_f64(), "chunks_per_s": per_s}),
-    );
+    for embedder in embedders(model_dir)? {
+        let texts =
+            if embedder.id() == HashEmbedder::ID { &texts[..] } else { &texts[..model_chunks.min(texts.len())] };
+        let bytes: usize = texts.iter().map(String::len).sum();
+        let started = Instant::now();
+        let vectors = embedder.embed(texts).await?;
+        let elapsed = started.elapsed();
+        let per_s = vectors.len() as f64 / elapsed.as_secs_f64();
+        eprintln!(
+            "embed ({}): {} chunks, {:.1} MB in {elapsed:.2?} -> {per_s:.0} chunks/s, {:.3} MB/s",
+            embedder.id(),
+            vectors.len(),
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / elapsed.as_secs_f64()
+        );
+        emit(serde_json::json!({
+            "bench": "embed", "embedder": embedder.id(), "chunks": vectors.len(), "bytes": bytes,
+            "seconds": elapsed.as_secs_f64(), "chunks_per_s": per_s,
+        }));
+    }
     Ok(())
 }
 
@@ -192,11 +218,11 @@ async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
     Ok(out)
 }
 
-fn code_index(store: Arc<dyn Store>, cache: &Path, allowed: &Path) -> CodeIndex {
+fn code_index(store: Arc<dyn Store>, cache: &Path, allowed: &Path, embedder: Arc<dyn Embedder>) -> CodeIndex {
     CodeIndex {
         code: store.code(),
         store,
-        embedder: Arc::new(HashEmbedder),
+        embedder,
         policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
         settings: Arc::new(Settings {
             cache_root: cache.to_path_buf(),
@@ -238,7 +264,8 @@ async fn index_bench(
             continue;
         }
         let tenant = store.create_tenant(&format!("bench-{backend}")).await?.id;
-        let index = code_index(store.clone(), &work.path().join(format!("cache-{backend}")), work.path());
+        let cache = work.path().join(format!("cache-{backend}"));
+        let index = code_index(store.clone(), &cache, work.path(), Arc::new(HashEmbedder));
         let url = repo.to_string_lossy().into_owned();
         let (full, full_time) = run_index(&index, tenant, &url).await?;
         eprintln!(
@@ -343,9 +370,13 @@ struct Pair {
 
 /// Builds the docstring set from `.py` files and writes their copies,
 /// docstrings blanked, into `repo`.
-fn docstring_set(dir: &Path, repo: &Path, max_queries: usize) -> Result<Vec<Pair>> {
+fn docstring_set(dir: &Path, repo: &Path, max_queries: usize, max_files: usize) -> Result<Vec<Pair>> {
     let files = corpus(&[dir.to_path_buf()], 100_000)?;
-    let files: Vec<_> = files.into_iter().filter(|(p, _)| p.ends_with(".py") && !p.contains("/test")).collect();
+    let files: Vec<_> = files
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".py") && !p.contains("/test") && !p.contains("site-packages"))
+        .take(max_files)
+        .collect();
     let mut parser = tree_sitter::Parser::new();
     parser.set_language(&tree_sitter_python::LANGUAGE.into())?;
     let mut pairs = Vec::new();
@@ -392,34 +423,51 @@ fn docstring_set(dir: &Path, repo: &Path, max_queries: usize) -> Result<Vec<Pair
     Ok(pairs.into_iter().step_by(step).take(max_queries).collect())
 }
 
-async fn quality_bench(dir: &Path, postgres: Option<&str>, max_queries: usize) -> Result<()> {
+async fn quality_bench(
+    dir: &Path,
+    postgres: Option<&str>,
+    max_queries: usize,
+    max_files: usize,
+    model_dir: Option<&Path>,
+) -> Result<()> {
     let work = tempfile::tempdir()?;
     let repo = work.path().join("repo");
-    let pairs = docstring_set(dir, &repo, max_queries)?;
-    eprintln!("quality: {} docstring → function pairs from {}", pairs.len(), dir.display());
+    let pairs = docstring_set(dir, &repo, max_queries, max_files)?;
+    eprintln!("quality: {} docstring → function pairs from {max_files} files of {}", pairs.len(), dir.display());
     for (backend, store, _) in stores(work.path(), postgres).await? {
-        let tenant = store.create_tenant(&format!("quality-{backend}")).await?.id;
-        let index = code_index(store.clone(), &work.path().join(format!("cache-{backend}")), work.path());
-        run_index(&index, tenant, &repo.to_string_lossy()).await?;
-        for mode in [SearchMode::Lexical, SearchMode::Vector, SearchMode::Hybrid] {
-            let (mut reciprocal, mut found) = (0.0, 0usize);
-            for pair in &pairs {
-                let params = SearchParams { query: pair.query.clone(), limit: 10, mode, ..SearchParams::default() };
-                let hits = index.search(tenant, &params).await?;
-                let rank = hits
-                    .iter()
-                    .position(|h| h.path == pair.path && h.start_line <= pair.line && pair.line <= h.end_line);
-                if let Some(rank) = rank {
-                    reciprocal += 1.0 / (rank as f64 + 1.0);
-                    found += 1;
+        for embedder in embedders(model_dir)? {
+            let tenant = store
+                .create_tenant(&format!(
+                    "quality-{backend}-{}",
+                    embedder.id().replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+                ))
+                .await?
+                .id;
+            let cache = work.path().join(format!("cache-{backend}-{}", embedder.id()));
+            let index = code_index(store.clone(), &cache, work.path(), embedder.clone());
+            let (indexed, took) = run_index(&index, tenant, &repo.to_string_lossy()).await?;
+            eprintln!("{backend} {}: indexed {} chunks in {took:.2?}", embedder.id(), indexed.chunks);
+            for mode in [SearchMode::Lexical, SearchMode::Vector, SearchMode::Hybrid] {
+                let (mut reciprocal, mut found) = (0.0, 0usize);
+                for pair in &pairs {
+                    let params = SearchParams { query: pair.query.clone(), limit: 10, mode, ..SearchParams::default() };
+                    let hits = index.search(tenant, &params).await?;
+                    let rank = hits
+                        .iter()
+                        .position(|h| h.path == pair.path && h.start_line <= pair.line && pair.line <= h.end_line);
+                    if let Some(rank) = rank {
+                        reciprocal += 1.0 / (rank as f64 + 1.0);
+                        found += 1;
+                    }
                 }
+                let n = pairs.len().max(1) as f64;
+                let (mrr, recall) = (reciprocal / n, found as f64 / n);
+                eprintln!("{backend} {} {}: MRR@10 {mrr:.3}, recall@10 {recall:.3}", embedder.id(), mode.as_str());
+                emit(serde_json::json!({
+                    "bench": "quality", "backend": backend, "mode": mode.as_str(), "embedder": embedder.id(),
+                    "pairs": pairs.len(), "mrr_at_10": mrr, "recall_at_10": recall,
+                }));
             }
-            let n = pairs.len().max(1) as f64;
-            let (mrr, recall) = (reciprocal / n, found as f64 / n);
-            eprintln!("{backend} {}: MRR@10 {mrr:.3}, recall@10 {recall:.3}", mode.as_str());
-            emit(
-                serde_json::json!({"bench": "quality", "backend": backend, "mode": mode.as_str(), "embedder": HashEmbedder::ID, "pairs": pairs.len(), "mrr_at_10": mrr, "recall_at_10": recall}),
-            );
         }
     }
     Ok(())
@@ -429,10 +477,14 @@ async fn quality_bench(dir: &Path, postgres: Option<&str>, max_queries: usize) -
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Chunk { dirs, max_files } => chunk_bench(&dirs, max_files),
-        Command::Embed { dirs, max_files } => embed_bench(&dirs, max_files).await,
+        Command::Embed { dirs, max_files, model_dir, model_chunks } => {
+            embed_bench(&dirs, max_files, model_dir.as_deref(), model_chunks).await
+        }
         Command::Index { dirs, files, postgres, queries, postgres_only } => {
             index_bench(&dirs, files, postgres.as_deref(), queries, postgres_only).await
         }
-        Command::Quality { dir, postgres, max_queries } => quality_bench(&dir, postgres.as_deref(), max_queries).await,
+        Command::Quality { dir, postgres, max_queries, max_files, model_dir } => {
+            quality_bench(&dir, postgres.as_deref(), max_queries, max_files, model_dir.as_deref()).await
+        }
     }
 }
