@@ -402,7 +402,8 @@ fn docstring_set(dir: &Path, repo: &Path, max_queries: usize, max_files: usize) 
             let doc = raw.trim_matches(|c| c == '"' || c == '\'' || c == 'r' || c == 'u');
             let paragraph: String =
                 doc.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
-            if paragraph.split(' ').count() < 4 {
+            // Queries are 1-1000 characters; a summary longer than that is not a query anyone types.
+            if paragraph.split(' ').count() < 4 || paragraph.chars().count() > 1000 {
                 continue;
             }
             pairs.push(Pair { query: paragraph, path: path.clone(), line: node.start_position().row as u32 + 1 });

@@ -94,9 +94,15 @@ impl Embedder for MiniLmEmbedder {
         let texts = texts.to_vec();
         // Inference is CPU work: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
-            let mut out = Vec::with_capacity(texts.len());
-            for batch in texts.chunks(BATCH) {
-                out.extend(model.embed_batch(batch)?);
+            // Batches of similar length waste less on padding; answers go back in input order.
+            let mut order: Vec<usize> = (0..texts.len()).collect();
+            order.sort_by_key(|&i| texts[i].len());
+            let sorted: Vec<String> = order.iter().map(|&i| texts[i].clone()).collect();
+            let mut out = vec![Vec::new(); texts.len()];
+            for (batch, positions) in sorted.chunks(BATCH).zip(order.chunks(BATCH)) {
+                for (vector, &position) in model.embed_batch(batch)?.into_iter().zip(positions) {
+                    out[position] = vector;
+                }
             }
             Ok(out)
         })

@@ -427,3 +427,65 @@ async fn minilm_finds_code_by_meaning_alone() {
     let hits = index.search(tenant, &params).await.expect("search");
     assert_eq!(hits[0].symbol, "verify_webhook_signature", "{hits:?}");
 }
+
+/// An OpenAI-compatible `/v1/embeddings` endpoint for the client to talk to.
+/// No real one can run here, so this one follows the API's published shape
+/// (request: model, input[], dimensions, encoding_format; response: data[]
+/// with index and embedding) and answers out of order, as servers may.
+async fn embeddings_endpoint(dimensions: usize) -> String {
+    use axum::Json;
+    use axum::http::{HeaderMap, StatusCode};
+    use serde_json::{Value, json};
+
+    let app = axum::Router::new().route(
+        "/v1/embeddings",
+        axum::routing::post(move |headers: HeaderMap, Json(body): Json<Value>| async move {
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk-test") {
+                return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "bad key"}})));
+            }
+            assert_eq!(body["model"], "text-embedding-3-small");
+            assert_eq!(body["dimensions"], 384);
+            assert_eq!(body["encoding_format"], "float");
+            let inputs: Vec<String> = serde_json::from_value(body["input"].clone()).expect("input array");
+            let mut data: Vec<Value> = inputs
+                .iter()
+                .enumerate()
+                .map(|(index, text)| {
+                    let mut vector = HashEmbedder::embed_one(text);
+                    vector.resize(dimensions, 0.5);
+                    json!({"object": "embedding", "index": index, "embedding": vector})
+                })
+                .collect();
+            data.reverse();
+            (StatusCode::OK, Json(json!({"object": "list", "data": data, "model": body["model"]})))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn the_openai_compatible_embedder_keeps_input_order_and_checks_shapes() {
+    use devops_indexer::embed::OpenAiEmbedder;
+    let texts = ["verify webhook signature".to_owned(), "render a table".to_owned()];
+    let url = embeddings_endpoint(384).await;
+    let embedder = OpenAiEmbedder::new(&url, "text-embedding-3-small", Some("sk-test".into()));
+    assert_eq!(embedder.id(), "openai:text-embedding-3-small");
+    let vectors = embedder.embed(&texts).await.expect("embed");
+    assert_eq!(vectors[0], HashEmbedder::embed_one(&texts[0]), "answers are put back in input order");
+    assert_eq!(vectors[1], HashEmbedder::embed_one(&texts[1]));
+
+    let unauthorized = OpenAiEmbedder::new(&format!("{url}/v1"), "text-embedding-3-small", Some("wrong".into()));
+    let err = unauthorized.embed(&texts).await.expect_err("401");
+    assert!(matches!(err, EmbedError::Endpoint(ref m) if m.contains("401")), "{err}");
+    assert_eq!(err.code(), ErrorCode::Upstream);
+
+    let wide = embeddings_endpoint(1536).await;
+    let err = OpenAiEmbedder::new(&wide, "text-embedding-3-small", Some("sk-test".into()))
+        .embed(&texts)
+        .await
+        .expect_err("wrong width");
+    assert!(matches!(err, EmbedError::Shape { dims: 1536, .. }), "{err}");
+}
