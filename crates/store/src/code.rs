@@ -74,19 +74,96 @@ pub fn fuse_ranked(lists: Vec<Vec<(i64, CodeHit)>>, limit: usize) -> Vec<CodeHit
         .collect()
 }
 
+/// A stored chunk of a file being replaced.
+struct StoredChunk {
+    id: i64,
+    path: String,
+    content_hash: String,
+    symbol: String,
+    embedder: String,
+    start_line: u32,
+    end_line: u32,
+}
+
+/// How to turn a file's stored chunks into its new ones with the fewest
+/// writes: a chunk whose content is unchanged stays (its line numbers are
+/// updated if it moved), so an edit does not re-insert the whole file's
+/// vectors into the HNSW index.
+#[derive(Default)]
+struct ReplacePlan<'a> {
+    delete: Vec<i64>,
+    /// (id, start line, end line)
+    moved: Vec<(i64, u32, u32)>,
+    insert: Vec<&'a NewCodeChunk>,
+}
+
+fn plan_replace<'a>(stored: Vec<StoredChunk>, chunks: &'a [NewCodeChunk], embedder: &str) -> ReplacePlan<'a> {
+    let mut plan = ReplacePlan::default();
+    let mut unmatched: HashMap<(String, String, String), Vec<StoredChunk>> = HashMap::new();
+    for chunk in stored {
+        if chunk.embedder == embedder {
+            let key = (chunk.path.clone(), chunk.content_hash.clone(), chunk.symbol.clone());
+            unmatched.entry(key).or_default().push(chunk);
+        } else {
+            // Another embedder's vector: never kept.
+            plan.delete.push(chunk.id);
+        }
+    }
+    for chunk in chunks {
+        let key = (chunk.path.clone(), chunk.content_hash.clone(), chunk.symbol.clone());
+        let candidates = unmatched.get_mut(&key);
+        let found = candidates.and_then(|list| {
+            let exact = list.iter().position(|c| c.start_line == chunk.start_line && c.end_line == chunk.end_line);
+            exact.or((!list.is_empty()).then_some(0)).map(|i| list.swap_remove(i))
+        });
+        match found {
+            Some(old) if old.start_line == chunk.start_line && old.end_line == chunk.end_line => {}
+            Some(old) => plan.moved.push((old.id, chunk.start_line, chunk.end_line)),
+            None => plan.insert.push(chunk),
+        }
+    }
+    plan.delete.extend(unmatched.into_values().flatten().map(|c| c.id));
+    plan
+}
+
+fn stored_chunk<R: Row>(row: &R) -> Result<StoredChunk>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(StoredChunk {
+        id: row.try_get("id")?,
+        path: row.try_get("path")?,
+        content_hash: row.try_get("content_hash")?,
+        symbol: row.try_get("symbol")?,
+        embedder: row.try_get("embedder")?,
+        start_line: to_line(row.try_get("start_line")?),
+        end_line: to_line(row.try_get("end_line")?),
+    })
+}
+
+/// Columns of a stored chunk, with lines as BIGINT on both back ends.
+const STORED_COLUMNS: &str = "id, path, content_hash, symbol, embedder, CAST(start_line AS BIGINT) AS start_line, CAST(end_line AS BIGINT) AS end_line";
+
 fn to_line(n: i64) -> u32 {
     u32::try_from(n).unwrap_or_default()
 }
 
-fn tsquery(terms: &[String]) -> Option<String> {
+/// The terms as a `tsquery` joined by `operator` (`&` or `|`).
+fn tsquery(terms: &[String], operator: &str) -> Option<String> {
     let mut unique: Vec<&String> = terms.iter().collect();
     unique.sort();
     unique.dedup();
     // Terms are alphanumeric by construction; quoting keeps it that way.
     let parts: Vec<String> =
         unique.iter().filter(|t| t.chars().all(char::is_alphanumeric)).map(|t| format!("'{t}'")).collect();
-    (!parts.is_empty()).then(|| parts.join(" | "))
+    (!parts.is_empty()).then(|| parts.join(&format!(" {operator} ")))
 }
+
+/// Chunks matching any term that are ranked when too few match all of
+/// them: ranking every match of a common term costs more than it finds.
+const ANY_TERM_CANDIDATES: i64 = 2000;
 
 const HIT_COLUMNS: &str =
     "c.id, c.repository_id, r.url, c.path, c.language, c.symbol, c.start_line, c.end_line, c.content";
@@ -140,13 +217,32 @@ impl CodeStore for PostgresStore {
         chunks: &[NewCodeChunk],
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 AND path = ANY($3)")
+        let stored = sqlx::query(&format!(
+            "SELECT {STORED_COLUMNS} FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 AND path = ANY($3) \
+             FOR UPDATE"
+        ))
+        .bind(tenant.0)
+        .bind(repository)
+        .bind(paths)
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored = stored.iter().map(stored_chunk).collect::<Result<Vec<_>>>()?;
+        let plan = plan_replace(stored, chunks, embedder);
+        sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND id = ANY($2)")
             .bind(tenant.0)
-            .bind(repository)
-            .bind(paths)
+            .bind(&plan.delete)
             .execute(&mut *tx)
             .await?;
-        for batch in chunks.chunks(INSERT_BATCH) {
+        for (id, start, end) in &plan.moved {
+            sqlx::query("UPDATE code_chunks SET start_line = $3, end_line = $4 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id)
+                .bind(i32::try_from(*start).unwrap_or(i32::MAX))
+                .bind(i32::try_from(*end).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for batch in plan.insert.chunks(INSERT_BATCH) {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
                  content_hash, content, search_text, embedder, embedding) ",
@@ -228,23 +324,42 @@ impl CodeStore for PostgresStore {
             lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
         }
 
-        // Lexical: any query term, ranked by frequency and rarity.
-        if let Some(tsquery) = tsquery(&query.terms).filter(|_| query.mode.uses_terms()) {
+        // Lexical: chunks with every term first, ranked by frequency and
+        // rarity; then, if too few, a bounded set of chunks with any term.
+        if let (Some(all), Some(any)) = (tsquery(&query.terms, "&"), tsquery(&query.terms, "|"))
+            && query.mode.uses_terms()
+        {
             let sql = format!(
-                "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id, \
-                     to_tsquery('simple', $5) q \
-                 WHERE {filters} AND c.search_tsv @@ q ORDER BY ts_rank(c.search_tsv, q, 1) DESC, c.id LIMIT $6"
+                "SELECT {HIT_COLUMNS} FROM ( \
+                     SELECT c.id, ts_rank(c.search_tsv, q, 1) AS rank FROM code_chunks c, to_tsquery('simple', $5) q \
+                     WHERE {filters} AND c.search_tsv @@ q LIMIT $7) m \
+                 JOIN code_chunks c ON c.id = m.id JOIN repositories r ON r.id = c.repository_id \
+                 ORDER BY m.rank DESC, c.id LIMIT $6"
             );
-            let rows = sqlx::query(&sql)
-                .bind(tenant.0)
-                .bind(&query.repositories)
-                .bind(&query.language)
-                .bind(&query.path_regex)
-                .bind(tsquery)
-                .bind(depth)
-                .fetch_all(self.pool())
-                .await?;
-            lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+            let mut hits = Vec::new();
+            for (tsquery, candidates) in [(all, i64::MAX), (any, ANY_TERM_CANDIDATES)] {
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.0)
+                    .bind(&query.repositories)
+                    .bind(&query.language)
+                    .bind(&query.path_regex)
+                    .bind(tsquery)
+                    .bind(depth)
+                    .bind(candidates)
+                    .fetch_all(self.pool())
+                    .await?;
+                for hit in rows.iter().map(pg_hit) {
+                    let hit = hit?;
+                    if !hits.iter().any(|(id, _)| *id == hit.0) {
+                        hits.push(hit);
+                    }
+                }
+                if hits.len() as i64 >= depth {
+                    break;
+                }
+            }
+            hits.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
+            lists.push(hits);
         }
 
         // Identifiers: symbol names by trigram similarity.
@@ -340,18 +455,41 @@ impl CodeStore for SqliteStore {
         chunks: &[NewCodeChunk],
     ) -> Result<()> {
         let paths = serde_json::to_string(paths).map_err(|e| Error::Invalid(e.to_string()))?;
-        // The first statement writes, so the transaction takes the write lock at once.
+        // The first statement writes (a no-op update), so the transaction holds the write lock
+        // before it reads what it will replace.
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "DELETE FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 \
-             AND path IN (SELECT value FROM json_each($3))",
-        )
+        sqlx::query("UPDATE repositories SET id = id WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(repository)
+            .execute(&mut *tx)
+            .await?;
+        let stored = sqlx::query(&format!(
+            "SELECT {STORED_COLUMNS} FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 \
+             AND path IN (SELECT value FROM json_each($3))"
+        ))
         .bind(tenant.0)
         .bind(repository)
         .bind(paths)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        for batch in chunks.chunks(INSERT_BATCH) {
+        let stored = stored.iter().map(stored_chunk).collect::<Result<Vec<_>>>()?;
+        let plan = plan_replace(stored, chunks, embedder);
+        let delete = serde_json::to_string(&plan.delete).map_err(|e| Error::Invalid(e.to_string()))?;
+        sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND id IN (SELECT value FROM json_each($2))")
+            .bind(tenant.0)
+            .bind(delete)
+            .execute(&mut *tx)
+            .await?;
+        for (id, start, end) in &plan.moved {
+            sqlx::query("UPDATE code_chunks SET start_line = $3, end_line = $4 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id)
+                .bind(i64::from(*start))
+                .bind(i64::from(*end))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for batch in plan.insert.chunks(INSERT_BATCH) {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
                  content_hash, content, search_text, embedder, embedding) ",
@@ -580,8 +718,50 @@ mod tests {
     }
 
     #[test]
+    fn replacing_a_file_keeps_what_did_not_change() {
+        let new = |hash: &str, start: u32| NewCodeChunk {
+            path: "a.rs".into(),
+            language: "rust".into(),
+            symbol: "f".into(),
+            start_line: start,
+            end_line: start + 2,
+            content_hash: hash.into(),
+            content: String::new(),
+            search_text: String::new(),
+            embedding: vec![],
+        };
+        let stored = |id: i64, hash: &str, start: u32, embedder: &str| StoredChunk {
+            id,
+            path: "a.rs".into(),
+            content_hash: hash.into(),
+            symbol: "f".into(),
+            embedder: embedder.into(),
+            start_line: start,
+            end_line: start + 2,
+        };
+        let chunks = [new("same", 1), new("moved", 20), new("fresh", 30), new("rehash", 40)];
+        let plan = plan_replace(
+            vec![
+                stored(1, "same", 1, "e"),
+                stored(2, "moved", 10, "e"),
+                stored(3, "gone", 5, "e"),
+                stored(4, "rehash", 40, "old"),
+            ],
+            &chunks,
+            "e",
+        );
+        let mut deleted = plan.delete.clone();
+        deleted.sort_unstable();
+        assert_eq!(deleted, [3, 4], "removed content and other embedders' vectors go");
+        assert_eq!(plan.moved, [(2, 20, 22)], "unchanged content that moved only gets new lines");
+        let inserted: Vec<&str> = plan.insert.iter().map(|c| c.content_hash.as_str()).collect();
+        assert_eq!(inserted, ["fresh", "rehash"]);
+    }
+
+    #[test]
     fn tsquery_quotes_and_dedups() {
-        assert_eq!(tsquery(&["b".into(), "a".into(), "b".into()]).as_deref(), Some("'a' | 'b'"));
-        assert_eq!(tsquery(&["it's".into()]), None);
+        assert_eq!(tsquery(&["b".into(), "a".into(), "b".into()], "|").as_deref(), Some("'a' | 'b'"));
+        assert_eq!(tsquery(&["b".into(), "a".into()], "&").as_deref(), Some("'a' & 'b'"));
+        assert_eq!(tsquery(&["it's".into()], "|"), None);
     }
 }

@@ -232,7 +232,16 @@ async fn code_flow(fleet: &Fleet, repo: &Repo) {
         "jsonrpc": "2.0", "id": 100, "method": "tools/call",
         "params": { "name": "index_repository", "arguments": { "repository_url": repo.url() }, "_meta": { "progressToken": "idx" } },
     });
-    let (status, messages) = mcp.raw(call.to_string()).await;
+    // A second agent asks for the same repository at the same time: it joins
+    // the run under way instead of starting one (which would read nothing).
+    let mut other =
+        McpSession::open(&format!("{}/mcp", fleet.http("mcp-server")), &fleet.api_key, &[("x-mcp-toolsets", "search")])
+            .await;
+    let ((status, messages), (_, joined, _)) = tokio::join!(
+        mcp.raw(call.to_string()),
+        other.call("index_repository", json!({ "repository_url": repo.url() })),
+    );
+    assert_eq!(joined["files_read"], 410, "the second request shares the first one's run: {joined}");
     assert_eq!(status, StatusCode::OK);
     let progress: Vec<&Value> = messages.iter().filter(|m| m["method"] == "notifications/progress").collect();
     assert!(!progress.is_empty(), "progress is reported: {messages:?}");
@@ -241,7 +250,7 @@ async fn code_flow(fleet: &Fleet, repo: &Repo) {
     assert_ne!(result["result"]["isError"], true, "{result}");
     let indexed = &result["result"]["structuredContent"];
     assert_eq!(indexed["commit"], repo.head());
-    assert_eq!((indexed["files_read"].as_u64(), indexed["files_skipped"].as_u64()), (Some(10), Some(3)), "{indexed}");
+    assert_eq!((indexed["files_read"].as_u64(), indexed["files_skipped"].as_u64()), (Some(410), Some(3)), "{indexed}");
 
     let (is_error, found, _) =
         mcp.call("search_code", json!({ "query": "where do we verify webhook signatures?" })).await;
@@ -310,11 +319,48 @@ async fn code_flow(fleet: &Fleet, repo: &Repo) {
         .expect("register");
     assert_eq!(ssrf.status(), StatusCode::FORBIDDEN);
     assert_eq!(ssrf.json::<Value>().await.expect("json")["error"]["code"], "url_not_allowed");
+
+    // The indexer's own status, over gRPC.
+    let tenant: Value = client
+        .get(format!("{rest}/api/v1/tenants/current"))
+        .bearer_auth(&fleet.api_key)
+        .send()
+        .await
+        .expect("tenant")
+        .json()
+        .await
+        .expect("json");
+    let tenant_id = tenant["id"].as_str().expect("tenant id").to_owned();
+    let mut indexer = devops_proto::indexer::v1::indexer_client::IndexerClient::connect(fleet.http("indexer"))
+        .await
+        .expect("connect indexer");
+    let status = indexer
+        .get_index_status(devops_proto::indexer::v1::GetIndexStatusRequest {
+            tenant_id: tenant_id.clone(),
+            repository_url: repo.url(),
+        })
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!((status.status.as_str(), status.last_indexed_commit.clone()), ("ready", repo.head()));
+    assert_eq!(status.repository_id.as_str(), repository_id);
+    assert!(status.chunks > 0 && status.files == 410, "{status:?}");
+
+    // And from a terminal.
+    let tenant_name = tenant["name"].as_str().expect("tenant name");
+    let indexed = fleet.admin(&["index", &repo.url(), "--tenant", tenant_name]).await;
+    assert!(indexed.contains(": 0 files read"), "nothing changed since the last run: {indexed}");
+    let found = fleet.admin(&["search", "clamp page size", "--tenant", tenant_name, "--limit", "1"]).await;
+    assert!(found.starts_with("1. src/limits.rs:1-3  clamp_page_size"), "{found}");
 }
 
 /// A seeded repository the fleet may index by path.
 fn code_fleet_repo(fleet: &mut Fleet) -> Repo {
     let repo = Repo::new();
+    // Enough files that a run lasts while a second request arrives.
+    for n in 0..400 {
+        repo.write(&format!("gen/module_{n:03}.rs"), format!("pub fn generated_{n}() -> u32 {{\n    {n}\n}}\n"));
+    }
     seed(&repo);
     fleet.set(format!(r#"indexer.allowed_local_paths=["{}"]"#, repo.root.path().display()));
     repo
