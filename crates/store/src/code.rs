@@ -46,6 +46,41 @@ pub trait CodeStore: Send + Sync + 'static {
     async fn search(&self, tenant: TenantId, query: &CodeQuery) -> Result<Vec<CodeHit>>;
 }
 
+/// The queries both back ends write the same way (see `sql.rs` for the
+/// reasoning): stamped into each `CodeStore` impl.
+macro_rules! shared_index_queries {
+    ($store:ty) => {
+        impl $store {
+            async fn paths_with_chunks(&self, tenant: TenantId, repository: Uuid) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT path FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 ORDER BY path",
+                )
+                .bind(tenant.0)
+                .bind(repository)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn count_index(&self, tenant: TenantId, repository: Uuid) -> Result<(u64, u64)> {
+                let row = sqlx::query(
+                    "SELECT COUNT(DISTINCT path) AS files, COUNT(*) AS chunks FROM code_chunks \
+                     WHERE tenant_id = $1 AND repository_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(repository)
+                .fetch_one(self.pool())
+                .await?;
+                let files: i64 = row.try_get("files")?;
+                let chunks: i64 = row.try_get("chunks")?;
+                Ok((u64::try_from(files).unwrap_or_default(), u64::try_from(chunks).unwrap_or_default()))
+            }
+        }
+    };
+}
+
+shared_index_queries!(PostgresStore);
+shared_index_queries!(SqliteStore);
+
 /// Candidates each ranked list contributes to fusion.
 fn depth(limit: u32) -> i64 {
     i64::from(limit.clamp(1, 100)).max(10) * 4
@@ -165,10 +200,17 @@ fn tsquery(terms: &[String], operator: &str) -> Option<String> {
 /// them: ranking every match of a common term costs more than it finds.
 const ANY_TERM_CANDIDATES: i64 = 2000;
 
-const HIT_COLUMNS: &str =
-    "c.id, c.repository_id, r.url, c.path, c.language, c.symbol, c.start_line, c.end_line, c.content";
+const HIT_COLUMNS: &str = "c.id, c.repository_id, r.url, c.path, c.language, c.symbol, CAST(c.start_line AS BIGINT) AS start_line, \
+     CAST(c.end_line AS BIGINT) AS end_line, c.content";
 
-fn pg_hit(row: &sqlx::postgres::PgRow) -> Result<(i64, CodeHit)> {
+/// A row of `HIT_COLUMNS`, keyed by chunk id, on either back end.
+fn hit_from<R: Row>(row: &R) -> Result<(i64, CodeHit)>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
     Ok((
         row.try_get("id")?,
         CodeHit {
@@ -177,8 +219,8 @@ fn pg_hit(row: &sqlx::postgres::PgRow) -> Result<(i64, CodeHit)> {
             path: row.try_get("path")?,
             language: row.try_get("language")?,
             symbol: row.try_get("symbol")?,
-            start_line: to_line(i64::from(row.try_get::<i32, _>("start_line")?)),
-            end_line: to_line(i64::from(row.try_get::<i32, _>("end_line")?)),
+            start_line: to_line(row.try_get("start_line")?),
+            end_line: to_line(row.try_get("end_line")?),
             content: row.try_get("content")?,
             score: 0.0,
         },
@@ -269,27 +311,11 @@ impl CodeStore for PostgresStore {
     }
 
     async fn indexed_paths(&self, tenant: TenantId, repository: Uuid) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT path FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 ORDER BY path",
-        )
-        .bind(tenant.0)
-        .bind(repository)
-        .fetch_all(self.pool())
-        .await?)
+        self.paths_with_chunks(tenant, repository).await
     }
 
     async fn index_size(&self, tenant: TenantId, repository: Uuid) -> Result<(u64, u64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(DISTINCT path) AS files, COUNT(*) AS chunks FROM code_chunks \
-             WHERE tenant_id = $1 AND repository_id = $2",
-        )
-        .bind(tenant.0)
-        .bind(repository)
-        .fetch_one(self.pool())
-        .await?;
-        let files: i64 = row.try_get("files")?;
-        let chunks: i64 = row.try_get("chunks")?;
-        Ok((u64::try_from(files).unwrap_or_default(), u64::try_from(chunks).unwrap_or_default()))
+        self.count_index(tenant, repository).await
     }
 
     async fn search(&self, tenant: TenantId, query: &CodeQuery) -> Result<Vec<CodeHit>> {
@@ -321,7 +347,7 @@ impl CodeStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await?;
             tx.commit().await?;
-            lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+            lists.push(rows.iter().map(hit_from).collect::<Result<Vec<_>>>()?);
         }
 
         // Lexical: chunks with every term first, ranked by frequency and
@@ -348,7 +374,7 @@ impl CodeStore for PostgresStore {
                     .bind(candidates)
                     .fetch_all(self.pool())
                     .await?;
-                for hit in rows.iter().map(pg_hit) {
+                for hit in rows.iter().map(hit_from) {
                     let hit = hit?;
                     if !hits.iter().any(|(id, _)| *id == hit.0) {
                         hits.push(hit);
@@ -378,7 +404,7 @@ impl CodeStore for PostgresStore {
                 .bind(depth)
                 .fetch_all(self.pool())
                 .await?;
-            lists.push(rows.iter().map(pg_hit).collect::<Result<Vec<_>>>()?);
+            lists.push(rows.iter().map(hit_from).collect::<Result<Vec<_>>>()?);
         }
         Ok(fuse_ranked(lists, query.limit as usize))
     }
@@ -515,27 +541,11 @@ impl CodeStore for SqliteStore {
     }
 
     async fn indexed_paths(&self, tenant: TenantId, repository: Uuid) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT path FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2 ORDER BY path",
-        )
-        .bind(tenant.0)
-        .bind(repository)
-        .fetch_all(self.pool())
-        .await?)
+        self.paths_with_chunks(tenant, repository).await
     }
 
     async fn index_size(&self, tenant: TenantId, repository: Uuid) -> Result<(u64, u64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(DISTINCT path) AS files, COUNT(*) AS chunks FROM code_chunks \
-             WHERE tenant_id = $1 AND repository_id = $2",
-        )
-        .bind(tenant.0)
-        .bind(repository)
-        .fetch_one(self.pool())
-        .await?;
-        let files: i64 = row.try_get("files")?;
-        let chunks: i64 = row.try_get("chunks")?;
-        Ok((u64::try_from(files).unwrap_or_default(), u64::try_from(chunks).unwrap_or_default()))
+        self.count_index(tenant, repository).await
     }
 
     async fn search(&self, tenant: TenantId, query: &CodeQuery) -> Result<Vec<CodeHit>> {
@@ -655,24 +665,7 @@ impl CodeStore for SqliteStore {
              WHERE c.tenant_id = $1 AND c.id IN (SELECT value FROM json_each($2))"
         );
         let rows = sqlx::query(&sql).bind(tenant.0).bind(ids_json).fetch_all(self.pool()).await?;
-        let mut hits: HashMap<i64, CodeHit> = HashMap::new();
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            hits.insert(
-                id,
-                CodeHit {
-                    repository_id: row.try_get("repository_id")?,
-                    repository_url: row.try_get("url")?,
-                    path: row.try_get("path")?,
-                    language: row.try_get("language")?,
-                    symbol: row.try_get("symbol")?,
-                    start_line: to_line(row.try_get("start_line")?),
-                    end_line: to_line(row.try_get("end_line")?),
-                    content: row.try_get("content")?,
-                    score: 0.0,
-                },
-            );
-        }
+        let hits: HashMap<i64, CodeHit> = rows.iter().map(hit_from).collect::<Result<_>>()?;
         let lists = ranked
             .into_iter()
             .map(|list| list.into_iter().filter_map(|id| hits.get(&id).map(|h| (id, h.clone()))).collect())
