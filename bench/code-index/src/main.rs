@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use devops_git::{MirrorLimits, UrlPolicy};
+use devops_git::{FetchOptions, UrlPolicy};
 use devops_indexer::chunk::{self, ChunkLimits};
 use devops_indexer::embed::{Embedder, HashEmbedder};
 use devops_indexer::minilm::MiniLmEmbedder;
@@ -226,7 +226,7 @@ fn code_index(store: Arc<dyn Store>, cache: &Path, allowed: &Path, embedder: Arc
         policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
         settings: Arc::new(Settings {
             cache_root: cache.to_path_buf(),
-            mirror: MirrorLimits { max_repo_bytes: 8 << 30, fetch_timeout: Duration::from_secs(3600) },
+            mirror: FetchOptions::new(8 << 30, Duration::from_secs(3600)),
             max_file_bytes: 1 << 20,
             chunk: ChunkLimits::default(),
         }),

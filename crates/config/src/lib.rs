@@ -52,6 +52,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub mcp: McpConfig,
     pub indexer: IndexerConfig,
+    pub reviewer: ReviewerConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -72,6 +73,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             mcp: McpConfig::default(),
             indexer: IndexerConfig::default(),
+            reviewer: ReviewerConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -317,6 +319,24 @@ impl Default for WorkerConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+pub struct ReviewerConfig {
+    /// Larger diffs are refused rather than half-reviewed.
+    pub max_diff_bytes: usize,
+    /// Inline comments in one posted review; the rest go to its summary.
+    pub max_inline_comments: usize,
+    /// Regular expressions for values that are never reported as secrets
+    /// (a team's own test fixtures, say).
+    pub secret_allowlist: Vec<String>,
+}
+
+impl Default for ReviewerConfig {
+    fn default() -> Self {
+        Self { max_diff_bytes: 4 << 20, max_inline_comments: 10, secret_allowlist: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct McpConfig {
     /// Host header values `/mcp` accepts (DNS-rebinding protection). An
     /// entry without a port matches any port.
@@ -372,6 +392,11 @@ pub struct IndexerConfig {
     /// Larger files are skipped and reported.
     pub max_file_bytes: u64,
     pub fetch_timeout_secs: u64,
+    /// Private key for ssh fetches; empty uses the process user's keys.
+    pub ssh_identity_file: String,
+    /// Known host keys for ssh; when set, unknown host keys are refused.
+    /// Empty trusts a host key on first use and records it.
+    pub ssh_known_hosts_file: String,
     /// Budget of one chunk, in bytes.
     pub max_chunk_bytes: usize,
     pub embedder: EmbedderKind,
@@ -393,6 +418,8 @@ impl Default for IndexerConfig {
             max_repo_bytes: 2 << 30,
             max_file_bytes: 1 << 20,
             fetch_timeout_secs: 600,
+            ssh_identity_file: String::new(),
+            ssh_known_hosts_file: String::new(),
             max_chunk_bytes: 3000,
             embedder: EmbedderKind::Hash,
             embeddings_url: String::new(),

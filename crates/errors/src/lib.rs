@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidToken,
     ExpiredToken,
     UnknownTenant,
+    InvalidSignature,
     Forbidden,
     UrlNotAllowed,
     NotFound,
@@ -48,7 +49,7 @@ pub struct CodeSpec {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidArgument,
         ErrorCode::MalformedJson,
         ErrorCode::PayloadTooLarge,
@@ -60,6 +61,7 @@ impl ErrorCode {
         ErrorCode::InvalidToken,
         ErrorCode::ExpiredToken,
         ErrorCode::UnknownTenant,
+        ErrorCode::InvalidSignature,
         ErrorCode::Forbidden,
         ErrorCode::UrlNotAllowed,
         ErrorCode::NotFound,
@@ -89,6 +91,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::ExpiredToken => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::UnknownTenant => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
+            ErrorCode::InvalidSignature => (G::Unauthenticated, StatusCode::UNAUTHORIZED, false),
             ErrorCode::Forbidden => (G::PermissionDenied, StatusCode::FORBIDDEN, false),
             ErrorCode::UrlNotAllowed => (G::PermissionDenied, StatusCode::FORBIDDEN, false),
             ErrorCode::NotFound => (G::NotFound, StatusCode::NOT_FOUND, false),
@@ -119,6 +122,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::UnknownTenant => "unknown_tenant",
+            ErrorCode::InvalidSignature => "invalid_signature",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::UrlNotAllowed => "url_not_allowed",
             ErrorCode::NotFound => "not_found",

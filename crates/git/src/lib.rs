@@ -8,10 +8,12 @@
 //! checked are the ones git connects to (pinned with `http.curloptResolve`
 //! and ssh's `HostName`), so a DNS answer cannot change between check and use.
 
+mod local;
 mod mirror;
 mod policy;
 
-pub use mirror::{BlobReader, Change, ChangeKind, Mirror, MirrorLimits, TreeEntry};
+pub use local::{LocalRepository, MergeTree, Signature, TreeEdit, check_branch, check_tree_path};
+pub use mirror::{BlobReader, Change, ChangeKind, FetchOptions, Mirror, TreeEntry};
 pub use policy::{CheckedUrl, RepoLocation, UrlPolicy};
 
 use devops_errors::{ErrorCode, HasErrorCode};

@@ -16,11 +16,25 @@ use crate::{Error, Result};
 const KEEP_REF: &str = "refs/devops-mcp/indexed";
 const FETCHED_REF: &str = "refs/devops-mcp/fetched";
 
-#[derive(Debug, Clone, Copy)]
-pub struct MirrorLimits {
+/// How fetches run: their limits, and the operator's ssh identity.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
     /// The cache directory may not grow past this during a fetch.
     pub max_repo_bytes: u64,
     pub fetch_timeout: Duration,
+    /// The private key ssh fetches authenticate with; `None` lets ssh use
+    /// the process user's keys and agent.
+    pub ssh_identity_file: Option<PathBuf>,
+    /// Known host keys for ssh. When set, an unknown or changed host key is
+    /// refused; when not, the user's file is used and a first-seen key is
+    /// trusted and recorded.
+    pub ssh_known_hosts_file: Option<PathBuf>,
+}
+
+impl FetchOptions {
+    pub fn new(max_repo_bytes: u64, fetch_timeout: Duration) -> Self {
+        Self { max_repo_bytes, fetch_timeout, ssh_identity_file: None, ssh_known_hosts_file: None }
+    }
 }
 
 /// A file in a commit's tree.
@@ -79,25 +93,25 @@ impl Mirror {
 
     /// Fetches `git_ref` (a branch, tag or commit; empty for the remote's
     /// HEAD) at depth 1 and returns its commit id.
-    pub async fn fetch(&self, git_ref: &str, limits: MirrorLimits) -> Result<String> {
+    pub async fn fetch(&self, git_ref: &str, options: &FetchOptions) -> Result<String> {
         if git_ref.starts_with('-') || git_ref.contains("..") || git_ref.chars().any(|c| c.is_control() || c == ' ') {
             return Err(Error::InvalidUrl(format!("bad ref {git_ref:?}")));
         }
         let wanted = if git_ref.is_empty() { "HEAD" } else { git_ref };
         let source = self.source.as_ref().ok_or_else(|| Error::InvalidUrl("mirror opened read-only".into()))?;
         let mut cmd = self.git();
-        cmd.args(transport_config(source))
+        cmd.args(transport_config(source, options))
             .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", "--force", "--"])
             .arg(&source.url)
             .arg(format!("+{wanted}:{FETCHED_REF}"));
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).spawn()?;
-        self.watch_fetch(child, limits).await?;
+        self.watch_fetch(child, options).await?;
         self.rev_parse(FETCHED_REF).await
     }
 
     /// Runs a fetch, killing it when the cache outgrows the limit or the
     /// deadline passes. Either way nothing half-fetched is referenced.
-    async fn watch_fetch(&self, mut child: Child, limits: MirrorLimits) -> Result<()> {
+    async fn watch_fetch(&self, mut child: Child, limits: &FetchOptions) -> Result<()> {
         let mut stderr = child.stderr.take();
         let deadline = tokio::time::Instant::now() + limits.fetch_timeout;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -227,22 +241,37 @@ impl Mirror {
     }
 
     fn git(&self) -> Command {
-        let mut cmd = Command::new("git");
-        cmd.arg("--git-dir")
-            .arg(&self.dir)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_ASKPASS", "/bin/false")
-            .env("SSH_ASKPASS", "/bin/false")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE");
-        cmd
+        isolated_git(&self.dir)
     }
 }
 
+/// git on `git_dir`, deaf to the caller's configuration and environment:
+/// no prompts, no system or global config, no injected config or transport.
+pub(crate) fn isolated_git(git_dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("--git-dir")
+        .arg(git_dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_ASKPASS", "/bin/false")
+        .env("SSH_ASKPASS", "/bin/false")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_OBJECT_DIRECTORY")
+        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
+        // These would override the pinned transport set on the command line.
+        .env_remove("GIT_SSH")
+        .env_remove("GIT_SSH_COMMAND")
+        .env_remove("GIT_PROXY_COMMAND")
+        .env_remove("GIT_CONFIG_PARAMETERS")
+        .env_remove("GIT_CONFIG_COUNT");
+    cmd
+}
+
 /// Only the transport the policy approved, to the addresses it approved.
-fn transport_config(source: &CheckedUrl) -> Vec<String> {
+fn transport_config(source: &CheckedUrl, options: &FetchOptions) -> Vec<String> {
     let mut config = vec![
         "-c".into(),
         "protocol.allow=never".into(),
@@ -265,16 +294,32 @@ fn transport_config(source: &CheckedUrl) -> Vec<String> {
                 };
                 config.extend(["-c".into(), format!("http.curloptResolve={host}:{port}:{ip}")]);
             } else {
-                config.extend([
-                        "-c".into(),
-                        format!(
-                            "core.sshCommand=ssh -o BatchMode=yes -o HostName={ip} -o HostKeyAlias={host} -o StrictHostKeyChecking=accept-new"
-                        ),
-                    ]);
+                config.extend(["-c".into(), format!("core.sshCommand={}", ssh_command(host, *ip, options))]);
             }
         }
     }
     config
+}
+
+/// The ssh command line git runs: pinned to the checked address, never
+/// interactive, with the operator's identity and known hosts if configured.
+fn ssh_command(host: &str, ip: std::net::IpAddr, options: &FetchOptions) -> String {
+    let mut command = format!("ssh -F /dev/null -o BatchMode=yes -o HostName={ip} -o HostKeyAlias={host}");
+    match &options.ssh_known_hosts_file {
+        Some(file) => {
+            command.push_str(&format!(" -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}", shell_quote(file)))
+        }
+        None => command.push_str(" -o StrictHostKeyChecking=accept-new"),
+    }
+    if let Some(key) = &options.ssh_identity_file {
+        command.push_str(&format!(" -o IdentitiesOnly=yes -i {}", shell_quote(key)));
+    }
+    command
+}
+
+/// git runs `core.sshCommand` through the shell.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
 }
 
 /// Reads blobs by id over one `git cat-file --batch` process.
@@ -307,7 +352,7 @@ impl BlobReader {
     }
 }
 
-async fn run(cmd: &mut Command, operation: &'static str) -> Result<Vec<u8>> {
+pub(crate) async fn run(cmd: &mut Command, operation: &'static str) -> Result<Vec<u8>> {
     let out = cmd.stdin(Stdio::null()).output().await?;
     if out.status.success() {
         Ok(out.stdout)
@@ -359,8 +404,8 @@ mod tests {
         assert!(status.success(), "git {args:?}");
     }
 
-    fn limits() -> MirrorLimits {
-        MirrorLimits { max_repo_bytes: 50 << 20, fetch_timeout: Duration::from_secs(60) }
+    fn limits() -> FetchOptions {
+        FetchOptions::new(50 << 20, Duration::from_secs(60))
     }
 
     #[tokio::test]
@@ -377,7 +422,7 @@ mod tests {
         let policy = UrlPolicy { allowed_local_paths: vec![root.path().to_path_buf()], ..Default::default() };
         let source = policy.check(&work.to_string_lossy()).await.expect("policy");
         let mirror = Mirror::open(&root.path().join("cache"), "tenant", source).await.expect("open");
-        let first = mirror.fetch("", limits()).await.expect("fetch");
+        let first = mirror.fetch("", &limits()).await.expect("fetch");
         let tree = mirror.list_tree(&first).await.expect("tree");
         assert_eq!(tree.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["a.txt", "b.txt"]);
         mirror.keep(&first).await.expect("keep");
@@ -386,7 +431,7 @@ mod tests {
         std::fs::remove_file(work.join("b.txt")).expect("rm");
         git(&work, &["add", "-A"]);
         git(&work, &["commit", "-qm", "second"]);
-        let second = mirror.fetch("main", limits()).await.expect("fetch again");
+        let second = mirror.fetch("main", &limits()).await.expect("fetch again");
         assert_ne!(first, second);
         assert!(mirror.has_commit(&first).await, "kept commit survives a shallow fetch");
         let changes = mirror.diff(&first, &second).await.expect("diff");
@@ -428,8 +473,8 @@ mod tests {
         let policy = UrlPolicy { allowed_local_paths: vec![root.path().to_path_buf()], ..Default::default() };
         let source = policy.check(&work.to_string_lossy()).await.expect("policy");
         let mirror = Mirror::open(&root.path().join("cache"), "t", source).await.expect("open");
-        let small = MirrorLimits { max_repo_bytes: 1 << 20, fetch_timeout: Duration::from_secs(60) };
-        let err = mirror.fetch("", small).await.expect_err("too large");
+        let small = FetchOptions::new(1 << 20, Duration::from_secs(60));
+        let err = mirror.fetch("", &small).await.expect_err("too large");
         assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     }
 

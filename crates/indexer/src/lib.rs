@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use devops_config::{Config, EmbedderKind};
 use devops_errors::ApiError;
-use devops_git::{MirrorLimits, UrlPolicy};
+use devops_git::{FetchOptions, UrlPolicy};
 use devops_models::TenantId;
 use devops_proto::indexer::v1 as pb;
 use devops_proto::indexer::v1::indexer_server::{Indexer, IndexerServer};
@@ -68,9 +68,11 @@ pub fn code_index(config: &Config, store: Arc<dyn devops_store::Store>) -> devop
         }),
         settings: Arc::new(Settings {
             cache_root: config.repo_cache_dir(),
-            mirror: MirrorLimits {
+            mirror: FetchOptions {
                 max_repo_bytes: indexer.max_repo_bytes,
                 fetch_timeout: Duration::from_secs(indexer.fetch_timeout_secs),
+                ssh_identity_file: non_empty_path(&indexer.ssh_identity_file),
+                ssh_known_hosts_file: non_empty_path(&indexer.ssh_known_hosts_file),
             },
             max_file_bytes: indexer.max_file_bytes,
             chunk: ChunkLimits { max_bytes: indexer.max_chunk_bytes, ..ChunkLimits::default() },
@@ -89,6 +91,10 @@ impl IndexerService {
     pub fn new(index: CodeIndex, cache: Arc<dyn devops_adapters::cache::Cache>) -> Self {
         Self { index, cache, jobs: Jobs::default() }
     }
+}
+
+fn non_empty_path(value: &str) -> Option<std::path::PathBuf> {
+    (!value.is_empty()).then(|| value.into())
 }
 
 fn status(err: &(impl devops_errors::HasErrorCode + ?Sized)) -> Status {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use devops_errors::{ErrorCode, HasErrorCode};
-use devops_git::{ChangeKind, CheckedUrl, Mirror, MirrorLimits, TreeEntry, UrlPolicy};
+use devops_git::{ChangeKind, CheckedUrl, FetchOptions, Mirror, TreeEntry, UrlPolicy};
 use devops_models::{CodeHit, CodeQuery, IndexRecord, IndexState, NewCodeChunk, Repository, SearchMode, TenantId};
 use devops_store::{CodeStore, Page, Store};
 use tokio_util::sync::CancellationToken;
@@ -111,7 +111,7 @@ pub struct SearchParams {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub cache_root: PathBuf,
-    pub mirror: MirrorLimits,
+    pub mirror: FetchOptions,
     pub max_file_bytes: u64,
     pub chunk: ChunkLimits,
 }
@@ -202,7 +202,7 @@ impl CodeIndex {
     ) -> Result<String> {
         let mirror = Mirror::open(&self.settings.cache_root, &tenant.to_string(), source).await?;
         let commit = tokio::select! {
-            commit = mirror.fetch(git_ref, self.settings.mirror) => commit?,
+            commit = mirror.fetch(git_ref, &self.settings.mirror) => commit?,
             () = cancel.cancelled() => return Err(Error::Cancelled),
         };
         progress.commit = commit.clone();

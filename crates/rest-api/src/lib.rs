@@ -6,6 +6,7 @@
 mod keys;
 mod repositories;
 mod tenants;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use devops_adapters::cache::Cache;
+use devops_adapters::secrets::Secrets;
 use devops_config::Config;
 use devops_errors::ErrorBody;
 use devops_models::{AuditOutcome, NewAuditEntry, Principal};
@@ -33,16 +35,24 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Holds authenticated keys; revoking a key evicts it.
     pub cache: Arc<dyn Cache>,
+    /// Webhook secrets, one per tenant and provider.
+    pub secrets: Arc<dyn Secrets>,
     pub indexer: devops_runtime::clients::Indexer,
     /// The SSRF guard repository URLs pass before they are registered.
     pub url_policy: Arc<devops_git::UrlPolicy>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, config: &Config) -> devops_runtime::Result<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<dyn Cache>,
+        secrets: Arc<dyn Secrets>,
+        config: &Config,
+    ) -> devops_runtime::Result<Self> {
         Ok(Self {
             store,
             cache,
+            secrets,
             indexer: devops_runtime::clients::indexer(config)?,
             url_policy: Arc::new(devops_git::UrlPolicy {
                 allowed_hosts: config.indexer.allowed_hosts.clone(),
@@ -89,11 +99,14 @@ impl AppState {
         repositories::index_repository,
         repositories::delete_repository,
         repositories::search,
+        webhooks::rotate_secret,
+        webhooks::github,
+        webhooks::gitlab,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
-    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"))
+    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"), (name = "webhooks"))
 )]
 pub struct ApiDoc;
 
@@ -122,17 +135,19 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
         .merge(tenants::routes())
         .merge(keys::routes())
         .merge(repositories::routes())
+        .merge(webhooks::routes())
         .route_layer(from_fn_with_state(authenticator, auth::require_auth))
-        .with_state(state);
+        .with_state(state.clone());
+    let webhooks = webhooks::intake_routes().with_state(state);
     let docs = SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", ApiDoc::openapi());
-    let router = Router::new().merge(api).merge(docs).merge(ops::router(readiness));
+    let router = Router::new().merge(api).merge(webhooks).merge(docs).merge(ops::router(readiness));
     http::with_common_layers(router, NAME, config.limits.max_request_body_bytes)
 }
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let relay = tokio::spawn(outbox::run_relay(store.clone(), ctx.backends.queue()?, ctx.shutdown.clone()));
-    let state = AppState::new(store, ctx.backends.cache()?, &ctx.config)?;
+    let state = AppState::new(store, ctx.backends.cache()?, ctx.backends.secrets()?, &ctx.config)?;
     let router = app(state, ctx.backends.readiness(), &ctx.config);
     let listener = http::bind(ctx.config.services.rest_api.listen).await?;
     let served = http::serve(listener, router, ctx.shutdown.clone()).await;

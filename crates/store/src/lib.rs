@@ -11,6 +11,7 @@
 //! relay, which moves every tenant's events.
 
 mod code;
+mod reviews;
 mod sql;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use devops_models::{
 use uuid::Uuid;
 
 pub use code::{CodeStore, fuse_ranked};
+pub use reviews::PullRequestStore;
 pub use sql::{PostgresStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +187,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_repository(&self, tenant: TenantId, id: Uuid) -> Result<()>;
     /// The code index on the same database.
     fn code(&self) -> std::sync::Arc<dyn CodeStore>;
+    /// Pull requests, comments and reviews on the same database.
+    fn pull_requests(&self) -> std::sync::Arc<dyn PullRequestStore>;
 
     // Idempotency.
     /// Records that `key` had its effect. Returns false if it already had.

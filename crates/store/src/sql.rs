@@ -95,15 +95,15 @@ fn parse_scopes(raw: Vec<String>) -> Result<Vec<Scope>> {
     raw.iter().map(|s| Scope::from_str(s).map_err(Error::Corrupt)).collect()
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn to_u64(n: i64) -> u64 {
+pub(crate) fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
 }
 
-fn parse<T: FromStr<Err = String>>(raw: &str) -> Result<T> {
+pub(crate) fn parse<T: FromStr<Err = String>>(raw: &str) -> Result<T> {
     raw.parse().map_err(Error::Corrupt)
 }
 
@@ -814,6 +814,10 @@ macro_rules! impl_store {
             }
 
             fn code(&self) -> std::sync::Arc<dyn crate::CodeStore> {
+                std::sync::Arc::new(self.clone())
+            }
+
+            fn pull_requests(&self) -> std::sync::Arc<dyn crate::PullRequestStore> {
                 std::sync::Arc::new(self.clone())
             }
 

@@ -125,3 +125,47 @@ pub fn prometheus() -> &'static PrometheusHandle {
         handle
     })
 }
+
+/// W3C trace-context fields of an event (`traceparent`, `tracestate`).
+pub type TraceCarrier = std::collections::BTreeMap<String, String>;
+
+struct CarrierWriter<'c>(&'c mut TraceCarrier);
+
+impl opentelemetry::propagation::Injector for CarrierWriter<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+struct CarrierReader<'c>(&'c TraceCarrier);
+
+impl opentelemetry::propagation::Extractor for CarrierReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Writes the current span's trace context into an event, so the trace
+/// continues wherever the event is handled.
+pub fn inject_trace_context(carrier: &mut TraceCarrier) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut CarrierWriter(carrier));
+    });
+}
+
+/// Makes `span` a child of the trace an event carries.
+pub fn continue_trace(span: &tracing::Span, carrier: &TraceCarrier) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if carrier.is_empty() {
+        return;
+    }
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&CarrierReader(carrier)));
+    let _ = span.set_parent(parent);
+}

@@ -90,3 +90,45 @@ impl Handler for RepoPushed {
         }
     }
 }
+
+/// What `pull_request.opened|synchronize|reopened` carry.
+#[derive(Debug, serde::Deserialize)]
+struct PullRequestEvent {
+    repository_url: String,
+    number: u64,
+}
+
+/// `pull_request.*`: asks the reviewer to review and post. A re-review of
+/// the same revision edits the earlier summary and posts no comment twice,
+/// so a redelivery duplicates nothing.
+pub struct PullRequestChanged {
+    reviewer: devops_runtime::clients::Reviewer,
+}
+
+impl PullRequestChanged {
+    pub fn new(reviewer: devops_runtime::clients::Reviewer) -> Self {
+        Self { reviewer }
+    }
+}
+
+#[async_trait]
+impl Handler for PullRequestChanged {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let pr: PullRequestEvent = serde_json::from_value(event.payload.clone()).map_err(|err| {
+            HandlerError::new(devops_errors::ErrorCode::InvalidArgument, format!("{} payload: {err}", event.event_type))
+        })?;
+        let request = devops_proto::reviewer::v1::ReviewPullRequestRequest {
+            tenant_id: event.tenant_id.to_string(),
+            repository_url: pr.repository_url,
+            number: pr.number,
+            post: true,
+        };
+        let review = self.reviewer.clone().review_pull_request(request).await.map_err(|status| {
+            let api = devops_errors::ApiError::from(&status);
+            HandlerError::new(api.code, api.message)
+        })?;
+        let review = review.into_inner();
+        tracing::info!(review_id = %review.id, findings = review.findings.len(), "pull request reviewed");
+        Ok(())
+    }
+}

@@ -29,7 +29,7 @@ use devops_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use handlers::{RepoPushed, TenantCreated};
+pub use handlers::{PullRequestChanged, RepoPushed, TenantCreated};
 
 pub const NAME: &str = "worker";
 pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue];
@@ -76,10 +76,18 @@ impl Handlers {
     }
 
     /// The handlers of this build.
-    pub fn standard(store: Arc<dyn Store>, indexer: devops_runtime::clients::Indexer) -> Self {
+    pub fn standard(
+        store: Arc<dyn Store>,
+        indexer: devops_runtime::clients::Indexer,
+        reviewer: devops_runtime::clients::Reviewer,
+    ) -> Self {
+        let review = || PullRequestChanged::new(reviewer.clone());
         Handlers::default()
             .with("tenant.created", TenantCreated::new(store))
             .with("repo.push", RepoPushed::new(indexer))
+            .with("pull_request.opened", review())
+            .with("pull_request.synchronize", review())
+            .with("pull_request.reopened", review())
     }
 }
 
@@ -240,7 +248,11 @@ pub fn backoff(attempt: u32) -> Duration {
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let consumer = Consumer {
-        handlers: Handlers::standard(store.clone(), devops_runtime::clients::indexer(&ctx.config)?),
+        handlers: Handlers::standard(
+            store.clone(),
+            devops_runtime::clients::indexer(&ctx.config)?,
+            devops_runtime::clients::reviewer(&ctx.config)?,
+        ),
         store,
         queue: ctx.backends.queue()?,
         visibility_timeout: Duration::from_secs(ctx.config.queue.visibility_timeout_secs),

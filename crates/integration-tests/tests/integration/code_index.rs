@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use devops_errors::{ErrorCode, HasErrorCode};
-use devops_git::{MirrorLimits, UrlPolicy};
+use devops_git::{FetchOptions, UrlPolicy};
 use devops_indexer::chunk::ChunkLimits;
 use devops_indexer::embed::{EmbedError, Embedder, HashEmbedder};
 use devops_indexer::filter::SkipReason;
@@ -112,7 +112,7 @@ fn index_for(store: Arc<dyn Store>, cache: &Path, allowed: &Path, embedder: Arc<
         policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
         settings: Arc::new(Settings {
             cache_root: cache.to_path_buf(),
-            mirror: MirrorLimits { max_repo_bytes: 64 << 20, fetch_timeout: Duration::from_secs(60) },
+            mirror: FetchOptions::new(64 << 20, Duration::from_secs(60)),
             max_file_bytes: 64 * 1024,
             chunk: ChunkLimits::default(),
         }),
@@ -488,4 +488,111 @@ async fn the_openai_compatible_embedder_keeps_input_order_and_checks_shapes() {
         .await
         .expect_err("wrong width");
     assert!(matches!(err, EmbedError::Shape { dims: 1536, .. }), "{err}");
+}
+
+/// A real sshd on loopback that serves git to one generated client key.
+struct SshServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl SshServer {
+    fn start(sshd: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path();
+        for key in ["host_key", "client_key"] {
+            let status = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(path.join(key))
+                .status()
+                .expect("ssh-keygen");
+            assert!(status.success());
+        }
+        std::fs::copy(path.join("client_key.pub"), path.join("authorized_keys")).expect("authorized_keys");
+        // sshd's privilege separation directory, when it runs as root.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = devops_integration_tests::free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+             StrictModes no\nUsePAM no\nPidFile {dir}/sshd.pid\n",
+            dir = path.display()
+        );
+        std::fs::write(path.join("sshd_config"), config).expect("sshd_config");
+        let child = std::process::Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(path.join("sshd_config"))
+            .stderr(std::fs::File::create(path.join("sshd.log")).expect("log"))
+            .spawn()
+            .expect("start sshd");
+        let server = Self { dir, port, child };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "sshd did not start: {}", server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A known-hosts file naming this server's key (or `other`'s).
+    fn known_hosts(&self, name: &str, key_of: &SshServer) -> PathBuf {
+        let key = std::fs::read_to_string(key_of.file("host_key.pub")).expect("host key");
+        let file = self.file(name);
+        std::fs::write(&file, format!("127.0.0.1 {key}")).expect("known_hosts");
+        file
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.file("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An ssh URL is fetched over a real ssh connection with the configured
+/// deploy key, and a host key that is not the known one is refused.
+#[tokio::test]
+async fn ssh_urls_fetch_with_the_deploy_key_and_verify_the_host_key() {
+    let Some(sshd) = devops_integration_tests::service("DEVOPS_MCP_TEST_SSHD") else { return };
+    let server = SshServer::start(&sshd);
+    let impostor = SshServer::start(&sshd);
+    let repo = Repo::new();
+    seed(&repo);
+    let user =
+        String::from_utf8(std::process::Command::new("id").arg("-un").output().expect("id").stdout).expect("user name");
+    let url = format!("ssh://{}@127.0.0.1:{}{}", user.trim(), server.port, repo.url());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = devops_integration_tests::sqlite_store(dir.path()).await;
+    let tenant = store.create_tenant(&devops_integration_tests::unique("ssh")).await.expect("tenant").id;
+    let index_with = |known_hosts: PathBuf| {
+        let mut index = index_for(store.clone(), &dir.path().join("cache"), dir.path(), Arc::new(HashEmbedder));
+        index.policy = Arc::new(UrlPolicy { allowed_hosts: vec!["127.0.0.1".into()], allowed_local_paths: vec![] });
+        let mut settings = (*index.settings).clone();
+        settings.mirror.ssh_identity_file = Some(server.file("client_key"));
+        settings.mirror.ssh_known_hosts_file = Some(known_hosts);
+        index.settings = Arc::new(settings);
+        index
+    };
+
+    let wrong_key = index_with(server.known_hosts("wrong_known_hosts", &impostor));
+    let err = run(&wrong_key, tenant, &url).await.expect_err("an unknown host key is refused");
+    assert_eq!(err.code(), ErrorCode::Upstream, "{err}");
+    assert!(err.to_string().contains("Host key verification failed"), "{err}");
+
+    let index = index_with(server.known_hosts("known_hosts", &server));
+    let progress = run(&index, tenant, &url).await.unwrap_or_else(|err| panic!("{err}; sshd: {}", server.log()));
+    assert_eq!(progress.commit, repo.head());
+    let hits = search(&index, tenant, "verify_webhook_signature").await;
+    assert_eq!(hits[0].path, "src/webhooks.rs", "{hits:?}");
+    assert!(server.log().contains("Accepted publickey"), "{}", server.log());
 }

@@ -28,10 +28,13 @@ impl TestApi {
     pub async fn start_with(config: devops_config::Config) -> TestApi {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
+        let secrets =
+            devops_adapters::secrets::FileSecrets::open(dir.path().join("secrets"), []).await.expect("secrets");
         let router = devops_rest_api::app(
             devops_rest_api::AppState::new(
                 store.clone(),
                 std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
+                std::sync::Arc::new(secrets),
                 &config,
             )
             .expect("state"),
