@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use devops_errors::{ErrorCode, HasErrorCode};
 use devops_models::{Finding, Review, ReviewStatus, Severity, TenantId};
 use devops_providers::{Hosts, InlineComment, ReviewPost};
@@ -71,7 +71,8 @@ impl Reviews {
         let files = diff::parse(&diff_text)?;
         let analysis = self.analyzer.analyze_files(&files);
         let previous = self.store.latest_review(tenant, &pr.repository_url, number).await?;
-        let now = Utc::now();
+        // Microseconds: what both stores keep, so a stored review reads back equal.
+        let now = Utc::now().trunc_subsecs(6);
         let mut review = Review {
             id: Uuid::now_v7(),
             tenant_id: tenant,
@@ -121,7 +122,7 @@ impl Reviews {
         review.posted_fingerprints = fingerprints;
         review.summary_comment_id = Some(posted.summary_comment_id);
         review.status = ReviewStatus::Posted;
-        review.updated_at = Utc::now();
+        review.updated_at = Utc::now().trunc_subsecs(6);
         self.store.save_review(&review).await?;
         Ok(review)
     }

@@ -9,6 +9,7 @@ mod e2e;
 mod mcp;
 mod queue;
 mod rest;
+mod reviews;
 mod secrets;
 mod store;
 mod worker;
