@@ -12,4 +12,5 @@ mod rest;
 mod reviews;
 mod secrets;
 mod store;
+mod webhooks;
 mod worker;

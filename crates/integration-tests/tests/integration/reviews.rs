@@ -12,7 +12,6 @@ use devops_models::{
 use devops_providers::{CodeHost, Hosts, LocalGitHost};
 use devops_reviewer::analysis::Analyzer;
 use devops_reviewer::review::Reviews;
-use devops_store::PullRequestStore;
 use devops_store::Store;
 
 macro_rules! review_suite {
