@@ -61,6 +61,8 @@ pub struct Shared {
     pub blob: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
     pub indexer: devops_runtime::clients::Indexer,
+    pub pull_requests: devops_runtime::clients::PullRequests,
+    pub reviewer: devops_runtime::clients::Reviewer,
     /// The conformance suite's fixtures, in test deployments only.
     pub conformance: Option<Arc<conformance::Fixtures>>,
     /// Announces context changes to subscribed sessions.
@@ -244,6 +246,8 @@ impl ServerHandler for DevopsMcp {
             blob: self.shared.blob.clone(),
             cache: self.shared.cache.clone(),
             indexer: self.shared.indexer.clone(),
+            pull_requests: self.shared.pull_requests.clone(),
+            reviewer: self.shared.reviewer.clone(),
             cancel: context.ct.clone(),
             progress: Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() },
         };

@@ -52,6 +52,8 @@ pub fn shared(backends: &Backends, registry: Registry, config: &Config) -> devop
         blob: backends.blob()?,
         cache: backends.cache()?,
         indexer: devops_runtime::clients::indexer(config)?,
+        pull_requests: devops_runtime::clients::pull_requests(config)?,
+        reviewer: devops_runtime::clients::reviewer(config)?,
         conformance: config.mcp.conformance_fixtures.then(|| Arc::new(conformance::Fixtures::default())),
         context_changes: tokio::sync::broadcast::channel(256).0,
     }))

@@ -40,6 +40,8 @@ pub struct ToolContext {
     pub blob: Arc<dyn BlobStore>,
     pub cache: Arc<dyn Cache>,
     pub indexer: devops_runtime::clients::Indexer,
+    pub pull_requests: devops_runtime::clients::PullRequests,
+    pub reviewer: devops_runtime::clients::Reviewer,
     /// Cancelled when the client cancels the request or the session ends.
     pub cancel: CancellationToken,
     pub progress: crate::handler::Progress,

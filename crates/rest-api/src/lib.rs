@@ -4,6 +4,7 @@
 //! authenticated and scoped to the caller's tenant.
 
 mod keys;
+mod pull_requests;
 mod repositories;
 mod tenants;
 mod webhooks;
@@ -14,6 +15,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use devops_adapters::cache::Cache;
+use devops_adapters::queue::Queue;
 use devops_adapters::secrets::Secrets;
 use devops_config::Config;
 use devops_errors::ErrorBody;
@@ -37,7 +39,11 @@ pub struct AppState {
     pub cache: Arc<dyn Cache>,
     /// Webhook secrets, one per tenant and provider.
     pub secrets: Arc<dyn Secrets>,
+    /// For the dead-letter endpoints.
+    pub queue: Arc<dyn Queue>,
     pub indexer: devops_runtime::clients::Indexer,
+    pub pull_requests: devops_runtime::clients::PullRequests,
+    pub reviewer: devops_runtime::clients::Reviewer,
     /// The SSRF guard repository URLs pass before they are registered.
     pub url_policy: Arc<devops_git::UrlPolicy>,
 }
@@ -47,13 +53,17 @@ impl AppState {
         store: Arc<dyn Store>,
         cache: Arc<dyn Cache>,
         secrets: Arc<dyn Secrets>,
+        queue: Arc<dyn Queue>,
         config: &Config,
     ) -> devops_runtime::Result<Self> {
         Ok(Self {
             store,
             cache,
             secrets,
+            queue,
             indexer: devops_runtime::clients::indexer(config)?,
+            pull_requests: devops_runtime::clients::pull_requests(config)?,
+            reviewer: devops_runtime::clients::reviewer(config)?,
             url_policy: Arc::new(devops_git::UrlPolicy {
                 allowed_hosts: config.indexer.allowed_hosts.clone(),
                 allowed_local_paths: config.indexer.allowed_local_paths.iter().map(Into::into).collect(),
@@ -99,6 +109,16 @@ impl AppState {
         repositories::index_repository,
         repositories::delete_repository,
         repositories::search,
+        pull_requests::create_pull_request,
+        pull_requests::list_pull_requests,
+        pull_requests::get_pull_request,
+        pull_requests::merge_pull_request,
+        pull_requests::comment_on_pull_request,
+        pull_requests::review_pull_request,
+        pull_requests::latest_review,
+        pull_requests::get_review,
+        pull_requests::list_dead_letters,
+        pull_requests::redrive_dead_letters,
         webhooks::rotate_secret,
         webhooks::github,
         webhooks::gitlab,
@@ -106,7 +126,7 @@ impl AppState {
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
-    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"), (name = "webhooks"))
+    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"), (name = "pull-requests"), (name = "reviews"), (name = "queue"), (name = "webhooks"))
 )]
 pub struct ApiDoc;
 
@@ -135,6 +155,7 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
         .merge(tenants::routes())
         .merge(keys::routes())
         .merge(repositories::routes())
+        .merge(pull_requests::routes())
         .merge(webhooks::routes())
         .route_layer(from_fn_with_state(authenticator, auth::require_auth))
         .with_state(state.clone());
@@ -146,8 +167,9 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
-    let relay = tokio::spawn(outbox::run_relay(store.clone(), ctx.backends.queue()?, ctx.shutdown.clone()));
-    let state = AppState::new(store, ctx.backends.cache()?, ctx.backends.secrets()?, &ctx.config)?;
+    let queue = ctx.backends.queue()?;
+    let relay = tokio::spawn(outbox::run_relay(store.clone(), queue.clone(), ctx.shutdown.clone()));
+    let state = AppState::new(store, ctx.backends.cache()?, ctx.backends.secrets()?, queue, &ctx.config)?;
     let router = app(state, ctx.backends.readiness(), &ctx.config);
     let listener = http::bind(ctx.config.services.rest_api.listen).await?;
     let served = http::serve(listener, router, ctx.shutdown.clone()).await;

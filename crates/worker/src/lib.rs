@@ -6,7 +6,9 @@
 //! 1. A body that is not an event envelope, or an event type nobody
 //!    handles, is dead-lettered at once: retrying cannot fix it.
 //! 2. An event whose idempotency key was already processed is acknowledged
-//!    without effect.
+//!    without effect. One with the same key being handled right now (a
+//!    duplicate delivered alongside, here or on another replica: the key is
+//!    locked in the cache) comes back shortly and is then a duplicate.
 //! 3. While the handler runs, a heartbeat extends the message's visibility.
 //! 4. Success records the key as processed, then acknowledges. A retry-safe
 //!    failure hides the message for an exponential backoff with jitter; any
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use devops_adapters::cache::Cache;
 use devops_adapters::queue::{Queue, ReceivedMessage};
 use devops_errors::ErrorCode;
 use devops_models::EventEnvelope;
@@ -32,13 +35,16 @@ use tokio_util::sync::CancellationToken;
 pub use handlers::{PullRequestChanged, RepoPushed, TenantCreated};
 
 pub const NAME: &str = "worker";
-pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue];
+/// The cache holds the per-key locks that keep concurrent duplicates apart.
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue, Backend::Cache];
 
 pub const EVENTS_TOTAL: &str = "worker_events_total";
 pub const EVENT_DURATION_SECONDS: &str = "worker_event_duration_seconds";
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A message whose key another consumer holds comes back after this.
+const BUSY_KEY_DELAY: Duration = Duration::from_secs(2);
 
 /// A handler's failure, with the code that decides retry or dead letter.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +103,8 @@ pub enum Outcome {
     Processed,
     Duplicate,
     Retried,
+    /// Another consumer is handling the same key; it comes back shortly.
+    Deferred,
     DeadLettered,
 }
 
@@ -106,6 +114,7 @@ impl Outcome {
             Outcome::Processed => "processed",
             Outcome::Duplicate => "duplicate",
             Outcome::Retried => "retried",
+            Outcome::Deferred => "deferred",
             Outcome::DeadLettered => "dead_lettered",
         }
     }
@@ -115,6 +124,7 @@ impl Outcome {
 pub struct Consumer {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn Queue>,
+    pub cache: Arc<dyn Cache>,
     pub handlers: Handlers,
     pub visibility_timeout: Duration,
 }
@@ -151,7 +161,31 @@ impl Consumer {
             self.queue.dead_letter(message).await?;
             return Ok(Outcome::DeadLettered);
         };
+        let lock_key = format!("event-lock:{}:{}", event.tenant_id, event.idempotency_key);
+        let Some(token) = self.cache.try_lock(&lock_key, self.visibility_timeout).await? else {
+            self.queue.extend_visibility(&message.receipt, BUSY_KEY_DELAY).await?;
+            return Ok(Outcome::Deferred);
+        };
+        // Checked again under the lock: the holder may have just finished.
+        if self.store.is_processed(event.tenant_id, &event.idempotency_key).await? {
+            self.cache.unlock(&lock_key, &token).await?;
+            self.queue.ack(&message.receipt).await?;
+            return Ok(Outcome::Duplicate);
+        }
         let result = self.with_heartbeat(message, handler.handle(&event)).await;
+        let outcome = self.settle(message, &event, result).await;
+        if let Err(err) = self.cache.unlock(&lock_key, &token).await {
+            tracing::warn!(error = %err, "cannot release the event lock; it expires on its own");
+        }
+        outcome
+    }
+
+    async fn settle(
+        &self,
+        message: &ReceivedMessage,
+        event: &EventEnvelope,
+        result: Result<(), HandlerError>,
+    ) -> devops_runtime::Result<Outcome> {
         match result {
             Ok(()) => {
                 self.store.mark_processed(event.tenant_id, &event.idempotency_key, &event.event_type).await?;
@@ -248,6 +282,7 @@ pub fn backoff(attempt: u32) -> Duration {
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let consumer = Consumer {
+        cache: ctx.backends.cache()?,
         handlers: Handlers::standard(
             store.clone(),
             devops_runtime::clients::indexer(&ctx.config)?,

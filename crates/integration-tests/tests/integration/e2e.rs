@@ -13,6 +13,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::code_index::{Repo, seed};
 use crate::mcp::McpSession;
+use crate::reviews::{Remote, risky_change};
 
 fn production() -> Option<BackendKind> {
     Some(BackendKind::Production {
@@ -354,36 +355,224 @@ async fn code_flow(fleet: &Fleet, repo: &Repo) {
     assert!(found.starts_with("1. src/limits.rs:1-3  clamp_page_size"), "{found}");
 }
 
+/// A counter of the worker's `/metrics`, 0 until it appears.
+async fn worker_count(fleet: &Fleet, event_type: &str, outcome: &str) -> u64 {
+    let text =
+        reqwest::get(format!("{}/metrics", fleet.http("worker"))).await.expect("metrics").text().await.expect("text");
+    let wanted = [format!("event_type=\"{event_type}\""), format!("outcome=\"{outcome}\"")];
+    text.lines()
+        .filter(|l| l.starts_with("worker_events_total{") && wanted.iter().all(|w| l.contains(w.as_str())))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// Polls `check` until it yields, for up to 60 s.
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within 60 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Change to review, across the fleet: an agent opens a pull request over
+/// MCP that plants an AWS key and SQL built by concatenation; the opened
+/// event travels outbox → queue → worker → reviewer, which posts a review
+/// with both findings at the right lines and the key redacted. A webhook
+/// delivered twice reviews once; a poison delivery dead-letters, is
+/// redriven, and then succeeds.
+async fn review_flow(fleet: &Fleet, remote: &Remote) {
+    let rest = fleet.http("rest-api");
+    let client = reqwest::Client::new();
+    let registered: Value = client
+        .post(format!("{rest}/api/v1/repositories"))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({ "url": remote.url(), "index": false }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let repository_id = registered["id"].as_str().expect("id").to_owned();
+    let canonical = registered["url"].as_str().expect("url").to_owned();
+    let mut mcp = McpSession::open(
+        &format!("{}/mcp", fleet.http("mcp-server")),
+        &fleet.api_key,
+        &[("x-mcp-toolsets", "pull_requests,reviews")],
+    )
+    .await;
+    let change = risky_change();
+    let files: Vec<Value> = change
+        .files
+        .iter()
+        .map(|f| json!({ "path": f.path, "action": "modify", "content": String::from_utf8_lossy(&f.content) }))
+        .collect();
+    let (is_error, opened, _) = mcp
+        .call(
+            "create_pull_request",
+            json!({ "repository_url": remote.url(), "title": "Find users by name", "files": files }),
+        )
+        .await;
+    assert!(!is_error, "{opened}");
+    assert_eq!((opened["number"].as_u64(), opened["state"].as_str()), (Some(1), Some("open")), "{opened}");
+
+    let latest = format!("{rest}/api/v1/repositories/{repository_id}/pull-requests/1/reviews/latest");
+    let review: Value = eventually("the review of the opened pull request", || async {
+        let response = client.get(&latest).bearer_auth(&fleet.api_key).send().await.ok()?;
+        let body: Value = response.json().await.ok()?;
+        (body["status"] == "posted").then_some(body)
+    })
+    .await;
+    let findings = review["findings"].as_array().expect("findings");
+    let at = |rule: &str| findings.iter().find(|f| f["rule"] == rule).map(|f| (f["file"].clone(), f["line"].clone()));
+    assert_eq!(at("aws-access-key-id"), Some((json!("app/db.py"), json!(3))), "{review}");
+    assert_eq!(at("sql-string-building"), Some((json!("app/db.py"), json!(11))), "{review}");
+    assert!(!review.to_string().contains("AKIAQ3EGUVWXF4ZN7KPD"), "the key is redacted everywhere: {review}");
+    let (_, by_tool, _) = mcp.call("get_review", json!({ "review_id": review["id"] })).await;
+    assert_eq!(by_tool["findings"].as_array().map(Vec::len), Some(findings.len()), "{by_tool}");
+
+    // The same webhook delivery twice: one review.
+    let admin = fleet.api_key.clone();
+    let secret: Value = client
+        .post(format!("{rest}/api/v1/webhooks/github/secret"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("secret")
+        .json()
+        .await
+        .expect("json");
+    let hook_url = format!("{rest}{}", secret["path"].as_str().expect("path"));
+    let secret = secret["secret"].as_str().expect("secret").to_owned();
+    let deliver = |delivery: &'static str, number: u64| {
+        let payload = json!({
+            "action": "synchronize", "number": number,
+            "pull_request": {"number": number, "title": "t", "head": {"sha": "0", "ref": "x"}, "base": {"ref": "main"}},
+            "repository": {"clone_url": canonical, "default_branch": "main"},
+        });
+        let raw = serde_json::to_vec(&payload).expect("json");
+        let signature = crate::webhooks::sign(&secret, &raw);
+        let url = hook_url.clone();
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(url)
+                .header("x-github-event", "pull_request")
+                .header("x-github-delivery", delivery)
+                .header("x-hub-signature-256", signature)
+                .body(raw)
+                .send()
+                .await
+                .expect("deliver");
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            let answer: Value = response.json().await.expect("json");
+            assert_eq!(answer["event_type"], "pull_request.synchronize", "{answer}");
+        }
+    };
+    let before = worker_count(fleet, "pull_request.synchronize", "processed").await;
+    deliver("dup-1", 1).await;
+    deliver("dup-1", 1).await;
+    eventually("the duplicate delivery to be absorbed", || async {
+        (worker_count(fleet, "pull_request.synchronize", "duplicate").await >= 1).then_some(())
+    })
+    .await;
+    let processed = worker_count(fleet, "pull_request.synchronize", "processed").await;
+    assert_eq!(processed, before + 1, "two deliveries of one id review once");
+
+    // Poison: a delivery for a pull request that does not exist yet.
+    deliver("poison-1", 2).await;
+    let dead: Value = eventually("the poison delivery in the dead-letter queue", || async {
+        let body: Value = client
+            .get(format!("{rest}/api/v1/dead-letters"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        body["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|d| d["event"]["idempotency_key"] == "github:poison-1"))
+            .then_some(body)
+    })
+    .await;
+    assert!(dead.to_string().contains("pull_request.synchronize"), "{dead}");
+    let (is_error, second, _) = mcp
+        .call(
+            "create_pull_request",
+            json!({ "repository_url": remote.url(), "title": "Second", "files": [
+            { "path": "docs/notes.md", "action": "add", "content": "notes\n" }
+        ] }),
+        )
+        .await;
+    assert!(!is_error && second["number"] == 2, "{second}");
+    let done_before = worker_count(fleet, "pull_request.synchronize", "processed").await;
+    let moved: Value = client
+        .post(format!("{rest}/api/v1/dead-letters/redrive"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("redrive")
+        .json()
+        .await
+        .expect("json");
+    assert!(moved["moved"].as_u64().is_some_and(|n| n >= 1), "{moved}");
+    eventually("the redriven delivery to succeed", || async {
+        (worker_count(fleet, "pull_request.synchronize", "processed").await > done_before).then_some(())
+    })
+    .await;
+}
+
 /// A seeded repository the fleet may index by path.
-fn code_fleet_repo(fleet: &mut Fleet) -> Repo {
+fn code_fleet_repo() -> Repo {
     let repo = Repo::new();
     // Enough files that a run lasts while a second request arrives.
     for n in 0..400 {
         repo.write(&format!("gen/module_{n:03}.rs"), format!("pub fn generated_{n}() -> u32 {{\n    {n}\n}}\n"));
     }
     seed(&repo);
-    fleet.set(format!(r#"indexer.allowed_local_paths=["{}"]"#, repo.root.path().display()));
     repo
+}
+
+/// The repositories a fleet works on, allowed by path.
+fn fleet_repos(fleet: &mut Fleet) -> (Repo, Remote) {
+    let repo = code_fleet_repo();
+    let remote = Remote::new();
+    fleet.set(format!(
+        r#"indexer.allowed_local_paths=["{}","{}"]"#,
+        repo.root.path().display(),
+        remote.root.path().display()
+    ));
+    (repo, remote)
 }
 
 #[tokio::test]
 async fn e2e_six_processes_on_production_backends() {
     let Some(backends) = production() else { return };
     let mut fleet = Fleet::new(backends).await;
-    let repo = code_fleet_repo(&mut fleet);
+    let (repo, remote) = fleet_repos(&mut fleet);
     fleet.start_separate().await;
     exercise(&fleet).await;
     code_flow(&fleet, &repo).await;
+    review_flow(&fleet, &remote).await;
     fleet.terminate().await;
 }
 
 #[tokio::test]
 async fn e2e_up_on_embedded_defaults() {
     let mut fleet = Fleet::new(BackendKind::Embedded).await;
-    let repo = code_fleet_repo(&mut fleet);
+    let (repo, remote) = fleet_repos(&mut fleet);
     fleet.start_up().await;
     exercise(&fleet).await;
     code_flow(&fleet, &repo).await;
+    review_flow(&fleet, &remote).await;
     fleet.terminate().await;
 }
 

@@ -35,6 +35,18 @@ impl TestApi {
                 store.clone(),
                 std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
                 std::sync::Arc::new(secrets),
+                std::sync::Arc::new(
+                    devops_adapters::queue::SqliteQueue::open(
+                        &dir.path().join("queue.db"),
+                        devops_adapters::queue::QueueSettings {
+                            name: "rest".into(),
+                            max_receives: 5,
+                            visibility_timeout: std::time::Duration::from_secs(30),
+                        },
+                    )
+                    .await
+                    .expect("queue"),
+                ),
                 &config,
             )
             .expect("state"),

@@ -124,7 +124,7 @@ async fn a_change_set_becomes_a_branch_a_commit_and_a_pull_request(store: Arc<dy
     assert_eq!((pr.number, pr.state, pr.target_branch.as_str()), (1, PullRequestState::Open, "main"));
     assert!(pr.source_branch.starts_with("devops-mcp/add-a-health-check-"), "{}", pr.source_branch);
     assert_eq!(remote.show(&format!("{}:app/health.py", pr.source_branch)), "def health():\n    return 'ok'");
-    assert_eq!(remote.show(&format!("{}", pr.head_sha)).lines().nth(4).map(str::trim), Some("Add a health check"));
+    assert_eq!(remote.show(&pr.head_sha).lines().nth(4).map(str::trim), Some("Add a health check"));
     let diff = host.diff(tenant, &remote.url(), 1).await.expect("diff");
     assert!(diff.contains("+++ b/app/health.py") && diff.contains("deleted file mode"), "{diff}");
 

@@ -12,7 +12,7 @@ use crate::rest::TestApi;
 
 const REPO: &str = "https://github.com/acme/api.git";
 
-fn sign(secret: &str, body: &[u8]) -> String {
+pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))

@@ -35,6 +35,7 @@ fn consumer(store: Arc<dyn Store>, queue: Arc<dyn Queue>, probe: &Probe) -> Cons
         handlers: Handlers::default().with("probe.event", probe.clone()),
         store,
         queue,
+        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
         visibility_timeout: Duration::from_secs(1),
     }
 }

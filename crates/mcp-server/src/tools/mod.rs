@@ -3,6 +3,7 @@
 pub mod code;
 pub mod contexts;
 pub mod core;
+pub mod pull_requests;
 
 use crate::registry::Registry;
 
@@ -11,4 +12,5 @@ pub fn register(registry: &mut Registry) {
     core::register(registry);
     contexts::register(registry);
     code::register(registry);
+    pull_requests::register(registry);
 }
