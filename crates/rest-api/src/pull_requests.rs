@@ -46,6 +46,14 @@ async fn repository_url(state: &AppState, principal: &Principal, id: Uuid) -> Re
     Ok(state.store.get_repository(principal.tenant_id, id).await.map_err(api_error)?.url)
 }
 
+/// A body whose fields are all optional: serde would also take `[]` for
+/// one, which the schema (an object) does not allow.
+fn object_body<T: serde::de::DeserializeOwned>(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(body)).map_err(|err| invalid(err.to_string()))
+}
+
 fn check_number(number: u64) -> Result<u64, ApiError> {
     if number == 0 || number > i64::MAX as u64 { Err(invalid("number must be 1 or more")) } else { Ok(number) }
 }
@@ -178,6 +186,7 @@ pub async fn create_pull_request(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// open, closed or merged; default all.
     #[param(pattern = "^(open|closed|merged|all)$")]
@@ -187,6 +196,7 @@ pub struct ListParams {
     pub cursor: Option<String>,
     /// 1-100, default 30.
     #[param(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "crate::keys::whole_number")]
     pub limit: Option<u32>,
 }
 
@@ -319,9 +329,10 @@ pub async fn merge_pull_request(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     AppPath((id, number)): AppPath<(Uuid, u64)>,
-    AppJson(request): AppJson<MergeRequest>,
+    AppJson(body): AppJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<MergeResult>, ApiError> {
     require_scope(&principal, Scope::Write)?;
+    let request: MergeRequest = object_body(body)?;
     let number = check_number(number)?;
     let url = repository_url(&state, &principal, id).await?;
     let method = match request.method.unwrap_or_default() {
@@ -349,6 +360,7 @@ pub struct CommentRequest {
     #[schema(max_length = 4096)]
     pub path: Option<String>,
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::keys::whole_number")]
     pub line: Option<u32>,
 }
 
@@ -511,9 +523,10 @@ pub async fn review_pull_request(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     AppPath((id, number)): AppPath<(Uuid, u64)>,
-    AppJson(request): AppJson<ReviewRequest>,
+    AppJson(body): AppJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<ReviewView>, ApiError> {
     require_scope(&principal, Scope::Write)?;
+    let request: ReviewRequest = object_body(body)?;
     let number = check_number(number)?;
     let url = repository_url(&state, &principal, id).await?;
     let review = rv::ReviewPullRequestRequest {
@@ -577,9 +590,11 @@ pub async fn get_review(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterParams {
     /// 1-100, default 20.
     #[param(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "crate::keys::whole_number")]
     pub limit: Option<u32>,
 }
 
@@ -633,6 +648,7 @@ pub async fn list_dead_letters(
 pub struct RedriveRequest {
     /// At most this many (1-1000, default 100).
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::keys::whole_number")]
     pub max: Option<u32>,
 }
 
@@ -658,9 +674,10 @@ pub struct Redriven {
 pub async fn redrive_dead_letters(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    AppJson(request): AppJson<RedriveRequest>,
+    AppJson(body): AppJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<Redriven>, ApiError> {
     require_scope(&principal, Scope::PlatformAdmin)?;
+    let request: RedriveRequest = object_body(body)?;
     let max = request.max.unwrap_or(100);
     if !(1..=1000).contains(&max) {
         return Err(invalid("max must be between 1 and 1000"));
