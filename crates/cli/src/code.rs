@@ -7,13 +7,13 @@ use devops_config::Config;
 use devops_proto::indexer::v1 as pb;
 use devops_runtime::{Error, Result};
 
-fn failed(what: &str, status: tonic::Status) -> Error {
+pub(crate) fn failed(what: &str, status: tonic::Status) -> Error {
     let api = devops_errors::ApiError::from(&status);
     Error::Serve(std::io::Error::other(format!("{what}: {api}")))
 }
 
 /// A local directory becomes an absolute path; URLs pass through.
-fn repository_argument(raw: &str) -> String {
+pub(crate) fn repository_argument(raw: &str) -> String {
     let path = std::path::Path::new(raw);
     if !raw.contains("://") && !raw.contains('@') && path.exists() {
         return std::fs::canonicalize(path).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| raw.into());

@@ -3,6 +3,7 @@
 
 mod admin;
 mod code;
+mod review;
 mod stdio;
 mod up;
 
@@ -69,6 +70,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Review a pull request through the running reviewer, and post the review.
+    Review {
+        /// The repository (URL or local path).
+        repository: String,
+        /// The pull request's number.
+        number: u64,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Only compute the review; do not post it.
+        #[arg(long)]
+        no_post: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The queue's dead letters: list them, or redrive them.
+    Dlq {
+        #[command(subcommand)]
+        command: review::DlqCommand,
+    },
     /// Bridge a stdio MCP client to a running server.
     Stdio {
         /// The server's Streamable HTTP endpoint.
@@ -109,6 +129,10 @@ pub fn main() -> ExitCode {
                 let args = code::SearchArgs { query, limit, repositories, path_glob, language, json };
                 code::search(&config, &tenant, args).await
             }
+            Command::Review { repository, number, tenant, no_post, json } => {
+                review::review(&config, &tenant, &repository, number, !no_post, json).await
+            }
+            Command::Dlq { command } => review::dlq(&config, &env_for_up, command).await,
             Command::Stdio { url, key } => stdio::run(url, key).await.map_err(|err| {
                 eprintln!("devops-mcp stdio: {err}");
                 devops_runtime::Error::Serve(std::io::Error::other(err.to_string()))

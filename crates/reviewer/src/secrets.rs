@@ -339,9 +339,6 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "fake",
     "insert",
     "replace",
-    "xxxx",
-    "****",
-    "....",
     "todo",
     "<",
     "${",
@@ -467,6 +464,11 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     Compiled { regexes, keywords, keyword_rule }
 });
 
+static DOTTED_IDENTIFIER: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::unwrap_used)]
+    Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$").unwrap()
+});
+
 static UUID: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::unwrap_used)]
     Regex::new(r"^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").unwrap()
@@ -569,8 +571,16 @@ fn generic_confidence(name: &str, value: &str) -> Option<f32> {
     if is_non_secret_value(value) || is_reference(value) || UUID.is_match(value) {
         return None;
     }
-    if value.starts_with('/') || value.starts_with("./") || value.starts_with("~/") || value.contains("://") {
-        return None;
+    if value.starts_with(['/', '.', ':', '~'])
+        || value.contains("://")
+        || value.contains("%2F")
+        || value.contains("%2f")
+    {
+        return None; // paths and URLs
+    }
+    let code = value.trim_start_matches(['&', '*', '!']);
+    if code.contains("::") || code.contains("->") || DOTTED_IDENTIFIER.is_match(code) {
+        return None; // code: `Type::method`, `self.config.token`
     }
     let hex = value.chars().all(|c| c.is_ascii_hexdigit());
     if hex && matches!(value.len(), 32 | 40 | 56 | 64 | 96 | 128) && name.contains("hash") {
@@ -611,12 +621,13 @@ fn is_non_secret_value(value: &str) -> bool {
 /// Interpolations and lookups: the secret lives elsewhere.
 fn is_reference(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
+    // `%NAME%` (Windows), and YAML tags, anchors and aliases or annotations
+    // (`!Ref`, `*defaults`, `@Value`): a marker then a plain name.
+    let marked_name = value.starts_with(['!', '&', '*', '@'])
+        && value[1..].chars().all(|c| c.is_ascii_alphabetic() || c == '_' || c == '-');
     value.starts_with('$')
-        || value.starts_with('%')
-        || value.starts_with('@')
-        || value.starts_with('!')
-        || value.starts_with('&')
-        || value.starts_with('*')
+        || (value.starts_with('%') && value.ends_with('%'))
+        || marked_name
         || ["process.env", "os.environ", "os.getenv", "env.", "env::", "getenv", "secrets.", "vault:", "arn:aws:"]
             .iter()
             .any(|marker| lower.starts_with(marker))
@@ -627,9 +638,13 @@ fn looks_like_placeholder(value: &str) -> bool {
     if PLACEHOLDER_WORDS.iter().any(|word| lower.contains(word)) || value.ends_with("EXAMPLE") {
         return true;
     }
-    // Runs like `xxxxx` or `00000`, and counting sequences.
-    let bytes = lower.as_bytes();
-    if bytes.windows(5).any(|w| w.iter().all(|&b| b == w[0])) {
+    // Runs of a filler character (`xxxxx`, `XXXXX`, `*****`, `00000`), and
+    // counting sequences. Case matters: `Xxxx` inside a random token is chance.
+    let bytes = value.as_bytes();
+    if bytes
+        .windows(5)
+        .any(|w| matches!(w[0], b'x' | b'X' | b'*' | b'0' | b'.' | b'#' | b'-' | b'_') && w.iter().all(|&b| b == w[0]))
+    {
         return true;
     }
     ["0123456", "1234567", "abcdefg"].iter().any(|run| lower.contains(run))

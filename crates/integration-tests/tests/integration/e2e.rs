@@ -435,6 +435,20 @@ async fn review_flow(fleet: &Fleet, remote: &Remote) {
     assert!(!review.to_string().contains("AKIAQ3EGUVWXF4ZN7KPD"), "the key is redacted everywhere: {review}");
     let (_, by_tool, _) = mcp.call("get_review", json!({ "review_id": review["id"] })).await;
     assert_eq!(by_tool["findings"].as_array().map(Vec::len), Some(findings.len()), "{by_tool}");
+    let tenant: Value = client
+        .get(format!("{rest}/api/v1/tenants/current"))
+        .bearer_auth(&fleet.api_key)
+        .send()
+        .await
+        .expect("tenant")
+        .json()
+        .await
+        .expect("json");
+    let tenant_name = tenant["name"].as_str().expect("name");
+    let printed = fleet.admin(&["review", &remote.url(), "1", "--tenant", tenant_name, "--no-post", "--json"]).await;
+    let from_cli: Value = serde_json::from_str(printed.trim()).expect("review json");
+    assert_eq!(from_cli["status"], "computed", "{from_cli}");
+    assert!(from_cli["findings"].as_array().is_some_and(|f| f.iter().any(|f| f["rule"] == "aws-access-key-id")));
 
     // The same webhook delivery twice: one review.
     let admin = fleet.api_key.clone();
@@ -503,6 +517,8 @@ async fn review_flow(fleet: &Fleet, remote: &Remote) {
     })
     .await;
     assert!(dead.to_string().contains("pull_request.synchronize"), "{dead}");
+    let listed = fleet.admin(&["dlq", "list"]).await;
+    assert!(listed.contains("poison-1"), "{listed}");
     let (is_error, second, _) = mcp
         .call(
             "create_pull_request",
