@@ -309,11 +309,15 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Long-poll wait of one receive.
     pub receive_wait_secs: u64,
+    /// Consecutive retry-safe failures of a downstream that open its circuit.
+    pub breaker_threshold: u32,
+    /// How long an open circuit holds messages back before one trial call.
+    pub breaker_cooldown_secs: u64,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { concurrency: 8, receive_wait_secs: 2 }
+        Self { concurrency: 8, receive_wait_secs: 2, breaker_threshold: 5, breaker_cooldown_secs: 30 }
     }
 }
 

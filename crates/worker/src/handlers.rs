@@ -64,6 +64,10 @@ impl RepoPushed {
 
 #[async_trait]
 impl Handler for RepoPushed {
+    fn downstream(&self) -> Option<&'static str> {
+        Some("indexer")
+    }
+
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         let push: RepoPush = serde_json::from_value(event.payload.clone()).map_err(|err| {
             HandlerError::new(devops_errors::ErrorCode::InvalidArgument, format!("repo.push payload: {err}"))
@@ -113,6 +117,10 @@ impl PullRequestChanged {
 
 #[async_trait]
 impl Handler for PullRequestChanged {
+    fn downstream(&self) -> Option<&'static str> {
+        Some("reviewer")
+    }
+
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         let pr: PullRequestEvent = serde_json::from_value(event.payload.clone()).map_err(|err| {
             HandlerError::new(devops_errors::ErrorCode::InvalidArgument, format!("{} payload: {err}", event.event_type))

@@ -9,13 +9,17 @@
 //!    without effect. One with the same key being handled right now (a
 //!    duplicate delivered alongside, here or on another replica: the key is
 //!    locked in the cache) comes back shortly and is then a duplicate.
-//! 3. While the handler runs, a heartbeat extends the message's visibility.
+//! 3. A handler bound for a downstream service whose circuit is open
+//!    ([`breaker`]) is not called; the message comes back after the
+//!    cooldown. While a handler runs, a heartbeat extends the message's
+//!    visibility.
 //! 4. Success records the key as processed, then acknowledges. A retry-safe
 //!    failure hides the message for an exponential backoff with jitter; any
 //!    other failure dead-letters it. The queue itself dead-letters a message
 //!    after `max_receives` receipts, so nothing retries forever and nothing
 //!    is dropped.
 
+pub mod breaker;
 mod handlers;
 
 use std::collections::HashMap;
@@ -69,6 +73,11 @@ impl<E: devops_errors::HasErrorCode> From<E> for HandlerError {
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError>;
+
+    /// The service this handler calls, whose outages open a circuit.
+    fn downstream(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Event type → handler.
@@ -125,6 +134,7 @@ pub struct Consumer {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn Queue>,
     pub cache: Arc<dyn Cache>,
+    pub breakers: Arc<breaker::Breakers>,
     pub handlers: Handlers,
     pub visibility_timeout: Duration,
 }
@@ -172,7 +182,23 @@ impl Consumer {
             self.queue.ack(&message.receipt).await?;
             return Ok(Outcome::Duplicate);
         }
+        let downstream = handler.downstream();
+        if let Some(name) = downstream
+            && let breaker::Admission::Rejected(wait) = self.breakers.admit(name)
+        {
+            self.cache.unlock(&lock_key, &token).await?;
+            self.queue.extend_visibility(&message.receipt, wait.max(BUSY_KEY_DELAY)).await?;
+            return Ok(Outcome::Deferred);
+        }
         let result = self.with_heartbeat(message, handler.handle(&event)).await;
+        if let Some(name) = downstream {
+            match &result {
+                Ok(()) => self.breakers.succeeded(name),
+                Err(err) if err.code.retry_safe() => self.breakers.failed(name),
+                // The downstream answered: a bad request is not an outage.
+                Err(_) => self.breakers.succeeded(name),
+            }
+        }
         let outcome = self.settle(message, &event, result).await;
         if let Err(err) = self.cache.unlock(&lock_key, &token).await {
             tracing::warn!(error = %err, "cannot release the event lock; it expires on its own");
@@ -283,6 +309,10 @@ pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let consumer = Consumer {
         cache: ctx.backends.cache()?,
+        breakers: Arc::new(breaker::Breakers::new(
+            ctx.config.worker.breaker_threshold,
+            Duration::from_secs(ctx.config.worker.breaker_cooldown_secs),
+        )),
         handlers: Handlers::standard(
             store.clone(),
             devops_runtime::clients::indexer(&ctx.config)?,

@@ -36,6 +36,7 @@ fn consumer(store: Arc<dyn Store>, queue: Arc<dyn Queue>, probe: &Probe) -> Cons
         store,
         queue,
         cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
+        breakers: Arc::new(devops_worker::breaker::Breakers::new(2, Duration::from_secs(2))),
         visibility_timeout: Duration::from_secs(1),
     }
 }
@@ -159,4 +160,93 @@ async fn malformed_bodies_are_dead_lettered_not_dropped() {
     let dead = queue.list_dead_letters(10).await.expect("dead");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "{not an envelope", "the body is kept as it was");
+}
+
+/// A downstream that is down until told otherwise.
+#[derive(Clone, Default)]
+struct Flaky {
+    calls: Arc<AtomicU32>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl Handler for Flaky {
+    async fn handle(&self, _event: &EventEnvelope) -> Result<(), HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            Err(HandlerError::new(ErrorCode::Unavailable, "downstream is down"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn downstream(&self) -> Option<&'static str> {
+        Some("flaky-service")
+    }
+}
+
+/// While the downstream is down its circuit opens and messages wait on the
+/// queue without calling it; when it is back, every message is processed
+/// once and none is lost.
+async fn an_outage_opens_the_circuit_and_loses_nothing(store: Arc<dyn Store>, queue: Arc<dyn Queue>) {
+    let flaky = Flaky::default();
+    flaky.down.store(true, Ordering::SeqCst);
+    let consumer = Consumer {
+        handlers: Handlers::default().with("probe.event", flaky.clone()),
+        store: store.clone(),
+        queue: queue.clone(),
+        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
+        breakers: Arc::new(devops_worker::breaker::Breakers::new(2, Duration::from_secs(2))),
+        visibility_timeout: Duration::from_secs(1),
+    };
+    let tenant = store.create_tenant(&devops_integration_tests::unique("w")).await.expect("tenant");
+    let keys = ["outage-1", "outage-2", "outage-3", "outage-4"];
+    for key in keys {
+        queue.send(&EventEnvelope::new("probe.event", tenant.id, key, serde_json::json!({}))).await.expect("send");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut deferred_while_down = 0;
+    let mut processed = 0;
+    while processed < keys.len() {
+        assert!(std::time::Instant::now() < deadline, "not every message was processed: {processed}");
+        let Some(message) = queue.receive(1, Duration::from_secs(1)).await.expect("receive").into_iter().next() else {
+            continue;
+        };
+        let calls_before = flaky.calls.load(Ordering::SeqCst);
+        match consumer.process(message).await.expect("process") {
+            Outcome::Deferred => {
+                assert_eq!(flaky.calls.load(Ordering::SeqCst), calls_before, "an open circuit makes no call");
+                deferred_while_down += 1;
+                // The downstream comes back once the circuit has held messages back.
+                flaky.down.store(false, Ordering::SeqCst);
+            }
+            Outcome::Processed => processed += 1,
+            Outcome::Retried => assert!(flaky.down.load(Ordering::SeqCst)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(deferred_while_down >= 1, "the circuit opened");
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 2 + 4, "two failures open it; then each message once");
+    for key in keys {
+        assert!(store.is_processed(tenant.id, key).await.expect("processed"), "{key}");
+    }
+    assert!(queue.list_dead_letters(10).await.expect("dead").is_empty(), "nothing dead-lettered");
+}
+
+mod outage {
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = devops_integration_tests::sqlite_store(dir.path()).await;
+        super::an_outage_opens_the_circuit_and_loses_nothing(store, crate::queue::sqlite_queue(dir.path(), 10).await)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn sqs() {
+        let Some(endpoint) = devops_integration_tests::aws_endpoint() else { return };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = devops_integration_tests::sqlite_store(dir.path()).await;
+        super::an_outage_opens_the_circuit_and_loses_nothing(store, crate::queue::sqs_queue(&endpoint, 10).await).await;
+    }
 }
