@@ -61,7 +61,10 @@ pub async fn serve<S: GrpcService>(
     service: S,
     descriptors: &'static [u8],
 ) -> Result<()> {
-    let app = router(service, descriptors).await?.merge(crate::ops::router(ctx.backends.readiness()));
+    let app = router(service, descriptors)
+        .await?
+        .layer(axum::middleware::from_fn(crate::http::continue_trace))
+        .merge(crate::ops::router(ctx.backends.readiness()));
     let listener = crate::http::bind(listen).await?;
     crate::http::serve(listener, app, ctx.shutdown.clone()).await
 }

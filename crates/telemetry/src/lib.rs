@@ -169,3 +169,34 @@ pub fn continue_trace(span: &tracing::Span, carrier: &TraceCarrier) {
         opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&CarrierReader(carrier)));
     let _ = span.set_parent(parent);
 }
+
+#[cfg(test)]
+mod trace_tests {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn an_event_carries_the_trace_to_its_consumer() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let webhook = tracing::info_span!("webhook");
+            let mut carrier = TraceCarrier::new();
+            webhook.in_scope(|| inject_trace_context(&mut carrier));
+            let traceparent = carrier.get("traceparent").expect("traceparent").clone();
+            let sent = webhook.context().span().span_context().trace_id();
+            assert!(traceparent.contains(&sent.to_string()), "{traceparent}");
+
+            let worker = tracing::info_span!("worker.event");
+            continue_trace(&worker, &carrier);
+            assert_eq!(worker.context().span().span_context().trace_id(), sent, "one trace across the queue");
+            let unrelated = tracing::info_span!("other");
+            assert_ne!(unrelated.context().span().span_context().trace_id(), sent);
+        });
+    }
+}

@@ -161,6 +161,7 @@ impl Consumer {
             }
         };
         let span = tracing::info_span!("worker.event", event_type = %event.event_type, event_id = %event.id, tenant = %event.tenant_id);
+        devops_telemetry::continue_trace(&span, &event.trace_context);
         let _entered = span.enter();
         if self.store.is_processed(event.tenant_id, &event.idempotency_key).await? {
             self.queue.ack(&message.receipt).await?;

@@ -83,6 +83,7 @@ worker_suite!(
     unknown_event_types_are_dead_lettered,
     transient_failures_retry_then_dead_letter,
     permanent_failures_dead_letter_at_once,
+    a_crash_mid_message_redelivers_and_processes_once,
 );
 
 async fn tenant_event(store: &dyn Store, key: &str) -> EventEnvelope {
@@ -249,4 +250,59 @@ mod outage {
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
         super::an_outage_opens_the_circuit_and_loses_nothing(store, crate::queue::sqs_queue(&endpoint, 10).await).await;
     }
+}
+
+/// Hangs on its first call (the worker dies there), then has its effect.
+#[derive(Clone, Default)]
+struct DiesOnce {
+    calls: Arc<AtomicU32>,
+    effects: Arc<AtomicU32>,
+    started: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Handler for DiesOnce {
+    async fn handle(&self, _event: &EventEnvelope) -> Result<(), HandlerError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.started.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.effects.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A worker killed mid-message (its task aborted: no ack, no unlock, no more
+/// heartbeats): the message comes back after its visibility timeout, another
+/// worker processes it, and it has exactly one effect.
+async fn a_crash_mid_message_redelivers_and_processes_once(store: Arc<dyn Store>, queue: Arc<dyn Queue>) {
+    let handler = DiesOnce::default();
+    let cache: Arc<dyn devops_adapters::cache::Cache> = Arc::new(devops_adapters::cache::MemoryCache::new());
+    let worker = || Consumer {
+        handlers: Handlers::default().with("probe.event", handler.clone()),
+        store: store.clone(),
+        queue: queue.clone(),
+        cache: cache.clone(),
+        breakers: Arc::new(devops_worker::breaker::Breakers::new(5, Duration::from_secs(30))),
+        visibility_timeout: Duration::from_secs(1),
+    };
+    let event = tenant_event(store.as_ref(), "crash-1").await;
+    queue.send(&event).await.expect("send");
+    let doomed = worker();
+    let message = loop {
+        if let Some(m) = queue.receive(1, Duration::from_secs(1)).await.expect("receive").into_iter().next() {
+            break m;
+        }
+    };
+    let running = tokio::spawn(async move { doomed.process(message).await });
+    handler.started.notified().await;
+    running.abort();
+    let _ = running.await;
+
+    let survivor = worker();
+    assert_eq!(next(&survivor).await, Outcome::Processed, "redelivered after the visibility timeout");
+    assert_eq!(handler.effects.load(Ordering::SeqCst), 1);
+    assert!(store.is_processed(event.tenant_id, "crash-1").await.expect("processed"));
+    assert!(queue.receive(1, Duration::from_secs(2)).await.expect("receive").is_empty(), "nothing left");
+    assert!(queue.list_dead_letters(10).await.expect("dead").is_empty());
 }
