@@ -9,6 +9,13 @@
 //! false positives per kind of look-alike.
 //!
 //! `cost`: milliseconds of analysis per 1,000 added lines of real code.
+//!
+//! `worker`: the worker's own time per event (idempotency check, key lock,
+//! processed record, acknowledgement) around a handler that does nothing,
+//! on the embedded queue and store.
+//!
+//! `webhook`: against a running fleet (`devops-mcp up`), the time from a
+//! signed GitHub delivery to the review posted on a local pull request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -49,6 +56,24 @@ enum Command {
         /// List our false positives (to study them).
         #[arg(long)]
         show_false_positives: bool,
+    },
+    Worker {
+        /// Events to process.
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+    },
+    Webhook {
+        /// The REST API of a running fleet.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        rest: String,
+        /// An API key with admin and write scopes.
+        #[arg(long, env = "DEVOPS_MCP_KEY")]
+        key: String,
+        /// A bare repository under the fleet's `indexer.allowed_local_paths`.
+        #[arg(long)]
+        repository: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        deliveries: usize,
     },
     Cost {
         source: PathBuf,
@@ -474,8 +499,132 @@ fn cost_diff(source: &Path, lines: usize) -> Result<String> {
     Ok(diff)
 }
 
-fn main() -> Result<()> {
+/// A handler that does nothing: what remains is the worker's own cost.
+struct Noop;
+
+#[async_trait::async_trait]
+impl devops_worker::Handler for Noop {
+    async fn handle(&self, _event: &devops_models::EventEnvelope) -> Result<(), devops_worker::HandlerError> {
+        Ok(())
+    }
+}
+
+async fn worker_overhead(events: usize) -> Result<()> {
+    use devops_adapters::queue::{Queue, QueueSettings, SqliteQueue};
+    use devops_store::Store;
+    let dir = tempfile::tempdir()?;
+    let options = devops_store::ConnectOptions {
+        url: format!("sqlite://{}", dir.path().join("store.db").display()),
+        max_connections: 4,
+        connect_timeout: std::time::Duration::from_secs(5),
+    };
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(devops_store::SqliteStore::connect(&options).await?);
+    store.migrate().await?;
+    let settings = QueueSettings { name: "bench".into(), max_receives: 5, visibility_timeout: std::time::Duration::from_secs(30) };
+    let queue: std::sync::Arc<dyn Queue> = std::sync::Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), settings).await?);
+    let consumer = devops_worker::Consumer {
+        handlers: devops_worker::Handlers::default().with("bench.event", Noop),
+        store: store.clone(),
+        queue: queue.clone(),
+        cache: std::sync::Arc::new(devops_adapters::cache::MemoryCache::new()),
+        breakers: std::sync::Arc::new(devops_worker::breaker::Breakers::new(5, std::time::Duration::from_secs(30))),
+        visibility_timeout: std::time::Duration::from_secs(30),
+    };
+    let tenant = store.create_tenant("bench").await?.id;
+    for n in 0..events {
+        let event = devops_models::EventEnvelope::new("bench.event", tenant, format!("e-{n}"), serde_json::json!({}));
+        queue.send(&event).await?;
+    }
+    let mut times = Vec::with_capacity(events);
+    while times.len() < events {
+        for message in queue.receive(10, std::time::Duration::from_millis(100)).await? {
+            let started = Instant::now();
+            consumer.process(message).await?;
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let (p50, p99) = (times[times.len() / 2], times[times.len() * 99 / 100]);
+    println!("{}", serde_json::json!({"bench": "worker_overhead", "events": events, "p50_ms": p50, "p99_ms": p99, "backend": "sqlite"}));
+    eprintln!("worker overhead per event (embedded queue and store): p50 {p50:.3} ms, p99 {p99:.3} ms over {events} events");
+    Ok(())
+}
+
+async fn webhook_latency(rest: &str, key: &str, repository: &Path, deliveries: usize) -> Result<()> {
+    use hmac::Mac;
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = client.request(method, format!("{rest}{path}")).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request
+    };
+    let repo: serde_json::Value = call(reqwest::Method::POST, "/api/v1/repositories", Some(serde_json::json!({"url": repository, "index": false})))
+        .send().await?.json().await?;
+    let id = repo["id"].as_str().context("register the repository")?.to_owned();
+    let url = repo["url"].as_str().context("url")?.to_owned();
+    let files = serde_json::json!([{ "path": "bench/config.py", "action": "add",
+        "content": "DB_PASSWORD = \"Xk9#mP2$vL5q\"\nimport requests\nrequests.get(URL, verify=False)\n" }]);
+    let pr: serde_json::Value = call(reqwest::Method::POST, &format!("/api/v1/repositories/{id}/pull-requests"),
+        Some(serde_json::json!({"title": "Bench", "files": files}))).send().await?.json().await?;
+    let number = pr["number"].as_u64().context("open a pull request")?;
+    let secret: serde_json::Value = call(reqwest::Method::POST, "/api/v1/webhooks/github/secret", None).send().await?.json().await?;
+    let path = secret["path"].as_str().context("webhook path")?.to_owned();
+    let secret = secret["secret"].as_str().context("secret")?.to_owned();
+    let latest = format!("/api/v1/repositories/{id}/pull-requests/{number}/reviews/latest");
+    let current = |client: &reqwest::Client| {
+        let request = client.get(format!("{rest}{latest}")).bearer_auth(key);
+        async move {
+            let body: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
+            body["id"].as_str().map(str::to_owned)
+        }
+    };
+    // The review of the opened event first, so each delivery's review is new.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while current(&client).await.is_none() {
+        anyhow::ensure!(Instant::now() < deadline, "no review of the opened pull request");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut times = Vec::new();
+    for n in 0..deliveries {
+        let before = current(&client).await;
+        let payload = serde_json::json!({"action": "synchronize", "number": number,
+            "pull_request": {"number": number, "head": {"sha": "0", "ref": "x"}, "base": {"ref": "main"}},
+            "repository": {"clone_url": url, "default_branch": "main"}});
+        let body = serde_json::to_vec(&payload)?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
+        mac.update(&body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let started = Instant::now();
+        let response = client.post(format!("{rest}{path}")).header("x-github-event", "pull_request")
+            .header("x-github-delivery", format!("bench-{n}-{}", std::process::id()))
+            .header("x-hub-signature-256", signature).body(body).send().await?;
+        anyhow::ensure!(response.status().as_u16() == 202, "delivery refused: {}", response.status());
+        loop {
+            let now = current(&client).await;
+            if now.is_some() && now != before {
+                break;
+            }
+            anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(60), "no review within 60 s");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let (p50, p95) = (times[times.len() / 2], times[(times.len() * 95 / 100).min(times.len() - 1)]);
+    println!("{}", serde_json::json!({"bench": "webhook_to_review", "deliveries": deliveries, "p50_ms": p50, "p95_ms": p95}));
+    eprintln!("webhook to posted review: p50 {p50:.0} ms, p95 {p95:.0} ms over {deliveries} deliveries");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Worker { events } => worker_overhead(events).await?,
+        Command::Webhook { rest, key, repository, deliveries } => {
+            webhook_latency(&rest, &key, &repository, deliveries).await?
+        }
         Command::Secrets { source, files_per_format, plants, seed, detect_secrets, keep, show_false_positives } => {
             let scratch = tempfile::tempdir()?;
             let dir = keep.unwrap_or_else(|| scratch.path().to_path_buf());
