@@ -520,8 +520,10 @@ async fn worker_overhead(events: usize) -> Result<()> {
     };
     let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(devops_store::SqliteStore::connect(&options).await?);
     store.migrate().await?;
-    let settings = QueueSettings { name: "bench".into(), max_receives: 5, visibility_timeout: std::time::Duration::from_secs(30) };
-    let queue: std::sync::Arc<dyn Queue> = std::sync::Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), settings).await?);
+    let settings =
+        QueueSettings { name: "bench".into(), max_receives: 5, visibility_timeout: std::time::Duration::from_secs(30) };
+    let queue: std::sync::Arc<dyn Queue> =
+        std::sync::Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), settings).await?);
     let consumer = devops_worker::Consumer {
         handlers: devops_worker::Handlers::default().with("bench.event", Noop),
         store: store.clone(),
@@ -545,8 +547,13 @@ async fn worker_overhead(events: usize) -> Result<()> {
     }
     times.sort_by(f64::total_cmp);
     let (p50, p99) = (times[times.len() / 2], times[times.len() * 99 / 100]);
-    println!("{}", serde_json::json!({"bench": "worker_overhead", "events": events, "p50_ms": p50, "p99_ms": p99, "backend": "sqlite"}));
-    eprintln!("worker overhead per event (embedded queue and store): p50 {p50:.3} ms, p99 {p99:.3} ms over {events} events");
+    println!(
+        "{}",
+        serde_json::json!({"bench": "worker_overhead", "events": events, "p50_ms": p50, "p99_ms": p99, "backend": "sqlite"})
+    );
+    eprintln!(
+        "worker overhead per event (embedded queue and store): p50 {p50:.3} ms, p99 {p99:.3} ms over {events} events"
+    );
     Ok(())
 }
 
@@ -560,16 +567,31 @@ async fn webhook_latency(rest: &str, key: &str, repository: &Path, deliveries: u
         }
         request
     };
-    let repo: serde_json::Value = call(reqwest::Method::POST, "/api/v1/repositories", Some(serde_json::json!({"url": repository, "index": false})))
-        .send().await?.json().await?;
+    let repo: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/api/v1/repositories",
+        Some(serde_json::json!({"url": repository, "index": false})),
+    )
+    .send()
+    .await?
+    .json()
+    .await?;
     let id = repo["id"].as_str().context("register the repository")?.to_owned();
     let url = repo["url"].as_str().context("url")?.to_owned();
     let files = serde_json::json!([{ "path": "bench/config.py", "action": "add",
         "content": "DB_PASSWORD = \"Xk9#mP2$vL5q\"\nimport requests\nrequests.get(URL, verify=False)\n" }]);
-    let pr: serde_json::Value = call(reqwest::Method::POST, &format!("/api/v1/repositories/{id}/pull-requests"),
-        Some(serde_json::json!({"title": "Bench", "files": files}))).send().await?.json().await?;
+    let pr: serde_json::Value = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/repositories/{id}/pull-requests"),
+        Some(serde_json::json!({"title": "Bench", "files": files})),
+    )
+    .send()
+    .await?
+    .json()
+    .await?;
     let number = pr["number"].as_u64().context("open a pull request")?;
-    let secret: serde_json::Value = call(reqwest::Method::POST, "/api/v1/webhooks/github/secret", None).send().await?.json().await?;
+    let secret: serde_json::Value =
+        call(reqwest::Method::POST, "/api/v1/webhooks/github/secret", None).send().await?.json().await?;
     let path = secret["path"].as_str().context("webhook path")?.to_owned();
     let secret = secret["secret"].as_str().context("secret")?.to_owned();
     let latest = format!("/api/v1/repositories/{id}/pull-requests/{number}/reviews/latest");
@@ -597,9 +619,14 @@ async fn webhook_latency(rest: &str, key: &str, repository: &Path, deliveries: u
         mac.update(&body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let started = Instant::now();
-        let response = client.post(format!("{rest}{path}")).header("x-github-event", "pull_request")
+        let response = client
+            .post(format!("{rest}{path}"))
+            .header("x-github-event", "pull_request")
             .header("x-github-delivery", format!("bench-{n}-{}", std::process::id()))
-            .header("x-hub-signature-256", signature).body(body).send().await?;
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await?;
         anyhow::ensure!(response.status().as_u16() == 202, "delivery refused: {}", response.status());
         loop {
             let now = current(&client).await;
@@ -613,7 +640,10 @@ async fn webhook_latency(rest: &str, key: &str, repository: &Path, deliveries: u
     }
     times.sort_by(f64::total_cmp);
     let (p50, p95) = (times[times.len() / 2], times[(times.len() * 95 / 100).min(times.len() - 1)]);
-    println!("{}", serde_json::json!({"bench": "webhook_to_review", "deliveries": deliveries, "p50_ms": p50, "p95_ms": p95}));
+    println!(
+        "{}",
+        serde_json::json!({"bench": "webhook_to_review", "deliveries": deliveries, "p50_ms": p50, "p95_ms": p95})
+    );
     eprintln!("webhook to posted review: p50 {p50:.0} ms, p95 {p95:.0} ms over {deliveries} deliveries");
     Ok(())
 }

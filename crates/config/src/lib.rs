@@ -331,11 +331,29 @@ pub struct ReviewerConfig {
     /// Regular expressions for values that are never reported as secrets
     /// (a team's own test fixtures, say).
     pub secret_allowlist: Vec<String>,
+    /// The optional LLM pass: an OpenAI-compatible endpoint's base URL
+    /// (empty: off) and model; the key comes from `DEVOPS_MCP_LLM_API_KEY`.
+    pub llm_url: String,
+    pub llm_model: String,
+    /// The pass is skipped when the endpoint takes longer.
+    pub llm_timeout_secs: u64,
+    /// Budget: bytes of diff sent, and tokens asked for.
+    pub llm_max_diff_bytes: usize,
+    pub llm_max_tokens: u32,
 }
 
 impl Default for ReviewerConfig {
     fn default() -> Self {
-        Self { max_diff_bytes: 4 << 20, max_inline_comments: 10, secret_allowlist: Vec::new() }
+        Self {
+            max_diff_bytes: 4 << 20,
+            max_inline_comments: 10,
+            secret_allowlist: Vec::new(),
+            llm_url: String::new(),
+            llm_model: String::new(),
+            llm_timeout_secs: 20,
+            llm_max_diff_bytes: 64 << 10,
+            llm_max_tokens: 1000,
+        }
     }
 }
 
@@ -539,6 +557,9 @@ impl Config {
             return invalid(
                 "indexer.embeddings_url and indexer.embeddings_model are required for embedder = \"openai\"".into(),
             );
+        }
+        if !self.reviewer.llm_url.is_empty() && self.reviewer.llm_model.is_empty() {
+            return invalid("reviewer.llm_model is required when reviewer.llm_url is set".into());
         }
         if self.indexer.embedder == EmbedderKind::Minilm && self.indexer.model_dir.is_empty() {
             return invalid("indexer.model_dir is required for embedder = \"minilm\"".into());

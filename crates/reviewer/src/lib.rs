@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod diff;
+pub mod llm;
 pub mod patterns;
 pub mod quality;
 pub mod review;
@@ -54,9 +55,28 @@ impl ReviewerService {
                 store: store.pull_requests(),
                 max_inline_comments: config.reviewer.max_inline_comments,
                 max_diff_bytes: config.reviewer.max_diff_bytes,
+                llm: llm(config)?,
             },
         })
     }
+}
+
+/// The LLM pass, when the configuration turns it on.
+fn llm(config: &Config) -> Result<Option<llm::LlmReviewer>, devops_config::Error> {
+    let settings = &config.reviewer;
+    if settings.llm_url.is_empty() {
+        return Ok(None);
+    }
+    llm::LlmReviewer::new(
+        &settings.llm_url,
+        &settings.llm_model,
+        std::env::var("DEVOPS_MCP_LLM_API_KEY").ok(),
+        std::time::Duration::from_secs(settings.llm_timeout_secs),
+        settings.llm_max_diff_bytes,
+        settings.llm_max_tokens,
+    )
+    .map(Some)
+    .map_err(|err| devops_config::Error::Invalid(format!("reviewer.llm_url: {err}")))
 }
 
 fn status(err: &(impl devops_errors::HasErrorCode + std::fmt::Display)) -> Status {

@@ -51,6 +51,8 @@ pub struct Reviews {
     pub store: Arc<dyn PullRequestStore>,
     pub max_inline_comments: usize,
     pub max_diff_bytes: usize,
+    /// The optional LLM pass.
+    pub llm: Option<crate::llm::LlmReviewer>,
 }
 
 impl Reviews {
@@ -69,7 +71,12 @@ impl Reviews {
             return Err(ReviewError::TooLarge { size: diff_text.len(), limit: self.max_diff_bytes });
         }
         let files = diff::parse(&diff_text)?;
-        let analysis = self.analyzer.analyze_files(&files);
+        let mut analysis = self.analyzer.analyze_files(&files);
+        if let Some(llm) = &self.llm {
+            analysis.findings.extend(llm.review(&diff_text, &files, &self.analyzer.secrets).await);
+            Finding::rank(&mut analysis.findings);
+            analysis.scores = devops_models::Scores::of(&analysis.findings);
+        }
         let previous = self.store.latest_review(tenant, &pr.repository_url, number).await?;
         // Microseconds: what both stores keep, so a stored review reads back equal.
         let now = Utc::now().trunc_subsecs(6);

@@ -222,6 +222,7 @@ async fn a_review_lands_once_per_finding_and_re_reviews_edit_the_summary(store: 
         store: store.pull_requests(),
         max_inline_comments: 10,
         max_diff_bytes: 1 << 20,
+        llm: None,
     };
 
     let first = reviews.review(tenant, &url, pr.number, true).await.expect("review");
@@ -276,4 +277,92 @@ async fn a_review_lands_once_per_finding_and_re_reviews_edit_the_summary(store: 
             .expect("latest")
             .is_some_and(|r| r.id == third.id)
     );
+}
+
+/// An OpenAI-compatible chat endpoint following the API's shape (no real
+/// one runs here): it answers after `delay` with fixed findings, one on a
+/// line the diff shows, one on a line it does not, one on another file, and
+/// one that echoes the planted key.
+async fn chat_endpoint(delay: std::time::Duration) -> String {
+    use axum::Json;
+    use serde_json::{Value, json};
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |Json(body): Json<Value>| async move {
+            tokio::time::sleep(delay).await;
+            assert_eq!(body["model"], "reviewer-model");
+            assert_eq!(body["response_format"]["type"], "json_object");
+            let diff = body["messages"][1]["content"].as_str().unwrap_or_default();
+            assert!(diff.len() <= 4096, "the diff budget is honoured");
+            let findings = json!({"findings": [
+                {"file": "app/db.py", "line": 11, "severity": "high", "message": "find_user returns a cursor, not a user", "suggestion": "fetch one row"},
+                {"file": "app/db.py", "line": 500, "severity": "medium", "message": "connection is never closed", "suggestion": "use a context manager"},
+                {"file": "elsewhere.py", "line": 1, "severity": "high", "message": "not in this diff", "suggestion": ""},
+                {"file": "app/db.py", "line": 3, "severity": "high", "message": "key AKIAQ3EGUVWXF4ZN7KPD is hard-coded", "suggestion": ""},
+            ]});
+            Json(json!({"choices": [{"message": {"role": "assistant", "content": findings.to_string()}}]}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The optional LLM pass adds findings; the post keeps at most N inline
+/// comments, moves the rest — and anything on a line the diff does not show —
+/// to the summary, and never lets a secret through. A slow endpoint is
+/// skipped, not fatal.
+#[tokio::test]
+async fn llm_findings_and_the_inline_cap_fall_back_to_the_summary() {
+    use devops_reviewer::llm::LlmReviewer;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = devops_integration_tests::sqlite_store(dir.path()).await;
+    let remote = Remote::new();
+    let tenant = store.create_tenant("llm").await.expect("tenant").id;
+    let url = remote.url();
+    let local = host(store.as_ref(), &remote);
+    let pr = local.create_pull_request(tenant, &url, "Find users", "", &risky_change()).await.expect("create");
+    let reviews = |llm: LlmReviewer, max_inline_comments: usize| Reviews {
+        analyzer: Analyzer::default(),
+        hosts: Hosts::new(host(store.as_ref(), &remote)),
+        store: store.pull_requests(),
+        max_inline_comments,
+        max_diff_bytes: 1 << 20,
+        llm: Some(llm),
+    };
+    let timeout = std::time::Duration::from_secs(2);
+    let fast =
+        LlmReviewer::new(&chat_endpoint(std::time::Duration::ZERO).await, "reviewer-model", None, timeout, 4096, 500)
+            .expect("client");
+    let review = reviews(fast, 2).review(tenant, &url, pr.number, true).await.expect("review");
+    let llm: Vec<(u32, &str)> =
+        review.findings.iter().filter(|f| f.rule == "llm-review").map(|f| (f.line, f.message.as_str())).collect();
+    assert_eq!(llm.len(), 3, "the finding on a file outside the diff is dropped: {llm:?}");
+    assert!(llm.iter().all(|(_, m)| !m.contains("AKIAQ3EGUVWXF4ZN7KPD")), "{llm:?}");
+
+    let comments =
+        store.pull_requests().list_comments(tenant, pr.id, devops_store::Page::first(100)).await.expect("comments");
+    let inline: Vec<u32> = comments.iter().filter_map(|c| c.line).collect();
+    assert_eq!(inline.len(), 2, "at most N inline comments: {inline:?}");
+    assert!(inline.contains(&3) && inline.contains(&11), "the two worst findings: {inline:?}");
+    let summary = comments.iter().find(|c| c.path.is_none()).expect("summary");
+    assert!(summary.body.contains("`app/db.py:500`"), "a line outside the diff goes to the summary: {}", summary.body);
+    assert!(summary.body.contains("find_user returns a cursor"), "{}", summary.body);
+    assert!(comments.iter().all(|c| !c.body.contains("AKIAQ3EGUVWXF4ZN7KPD")));
+
+    let slow = LlmReviewer::new(
+        &chat_endpoint(std::time::Duration::from_secs(5)).await,
+        "reviewer-model",
+        None,
+        timeout,
+        4096,
+        500,
+    )
+    .expect("client");
+    let started = std::time::Instant::now();
+    let without = reviews(slow, 10).review(tenant, &url, pr.number, false).await.expect("review without the LLM");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the timeout bounds the pass");
+    assert!(without.findings.iter().all(|f| f.rule != "llm-review"));
+    assert!(without.findings.iter().any(|f| f.rule == "aws-access-key-id"), "the other analysers still ran");
 }
