@@ -128,6 +128,21 @@ impl Fleet {
         self.children.push(("devops-mcp up".into(), child));
     }
 
+    /// Kills a separately started service at once (SIGKILL: no drain, no
+    /// acknowledgements), as a crash would.
+    pub async fn kill(&mut self, service: &str) {
+        let index = self.children.iter().position(|(name, _)| name == service).expect("a running service");
+        let (_, mut child) = self.children.remove(index);
+        child.kill().await.expect("kill");
+    }
+
+    /// Starts a service again after [`Fleet::kill`] and waits until it is ready.
+    pub async fn restart(&mut self, service: &str) {
+        let child = self.command(service).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn");
+        self.children.push((service.to_owned(), child));
+        self.wait_ready().await;
+    }
+
     pub fn http(&self, service: &str) -> String {
         let index = SERVICES.iter().position(|s| *s == service).expect("known service");
         format!("http://127.0.0.1:{}", self.ports[index])

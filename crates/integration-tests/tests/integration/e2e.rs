@@ -385,7 +385,7 @@ async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: imp
 /// with both findings at the right lines and the key redacted. A webhook
 /// delivered twice reviews once; a poison delivery dead-letters, is
 /// redriven, and then succeeds.
-async fn review_flow(fleet: &Fleet, remote: &Remote) {
+async fn review_flow(fleet: &Fleet, remote: &Remote) -> String {
     let rest = fleet.http("rest-api");
     let client = reqwest::Client::new();
     let registered: Value = client
@@ -544,6 +544,90 @@ async fn review_flow(fleet: &Fleet, remote: &Remote) {
         (worker_count(fleet, "pull_request.synchronize", "processed").await > done_before).then_some(())
     })
     .await;
+    repository_id
+}
+
+/// Opens a pull request over REST and returns its number.
+async fn open_pull_request(fleet: &Fleet, repository_id: &str, path: &str, content: &str) -> u64 {
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/repositories/{repository_id}/pull-requests", fleet.http("rest-api")))
+        .bearer_auth(&fleet.api_key)
+        .json(&json!({ "title": format!("Change {path}"), "files": [{ "path": path, "action": "add", "content": content }] }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    created["number"].as_u64().unwrap_or_else(|| panic!("no pull request: {created}"))
+}
+
+/// The id of the newest posted review of a pull request, once there is one.
+async fn posted_review(fleet: &Fleet, repository_id: &str, number: u64) -> Option<String> {
+    let url =
+        format!("{}/api/v1/repositories/{repository_id}/pull-requests/{number}/reviews/latest", fleet.http("rest-api"));
+    let body: Value =
+        reqwest::Client::new().get(url).bearer_auth(&fleet.api_key).send().await.ok()?.json().await.ok()?;
+    (body["status"] == "posted").then(|| body["id"].as_str().map(str::to_owned)).flatten()
+}
+
+/// Failures of separate processes: the reviewer down (its circuit opens,
+/// the event waits on the queue and is reviewed once it is back), and the
+/// worker killed in the middle of an event (it is redelivered to the
+/// restarted worker and handled once).
+async fn failure_flow(fleet: &mut Fleet, repository_id: &str) {
+    let opened_before = worker_count(fleet, "pull_request.opened", "processed").await;
+    fleet.kill("reviewer").await;
+    let number = open_pull_request(fleet, repository_id, "docs/outage.md", "written during an outage\n").await;
+    eventually("the reviewer's circuit to open", || async {
+        (worker_count(fleet, "pull_request.opened", "deferred").await >= 1).then_some(())
+    })
+    .await;
+    assert!(posted_review(fleet, repository_id, number).await.is_none());
+    fleet.restart("reviewer").await;
+    eventually("the held event to be reviewed once the reviewer is back", || {
+        posted_review(fleet, repository_id, number)
+    })
+    .await;
+    eventually("the worker to finish the held event", || async {
+        (worker_count(fleet, "pull_request.opened", "processed").await > opened_before).then_some(())
+    })
+    .await;
+
+    // The LLM stand-in holds reviews of this change for 3 s: the worker is
+    // mid-event when it is killed.
+    let number = open_pull_request(fleet, repository_id, "docs/slow-review.md", "SLOW_REVIEW\n").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fleet.kill("worker").await;
+    fleet.restart("worker").await;
+    let first =
+        eventually("the redelivered event to be reviewed", || posted_review(fleet, repository_id, number)).await;
+    eventually("the restarted worker to process the redelivered event", || async {
+        (worker_count(fleet, "pull_request.opened", "processed").await >= 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(worker_count(fleet, "pull_request.opened", "processed").await, 1, "handled once after the crash");
+    assert!(posted_review(fleet, repository_id, number).await.is_some_and(|latest| latest >= first));
+}
+
+/// An OpenAI-compatible chat stand-in for the reviewer's LLM pass: no
+/// findings, after 3 s for diffs that ask for a slow review.
+async fn slow_llm() -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|axum::Json(body): axum::Json<Value>| async move {
+            if body["messages"][1]["content"].as_str().is_some_and(|d| d.contains("SLOW_REVIEW")) {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            let answer = json!({"findings": []}).to_string();
+            axum::Json(json!({"choices": [{"message": {"role": "assistant", "content": answer}}]}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
 
 /// A seeded repository the fleet may index by path.
@@ -574,10 +658,16 @@ async fn e2e_six_processes_on_production_backends() {
     let Some(backends) = production() else { return };
     let mut fleet = Fleet::new(backends).await;
     let (repo, remote) = fleet_repos(&mut fleet);
+    for item in ["worker.breaker_threshold=2", "worker.breaker_cooldown_secs=2", "queue.max_receives=20"] {
+        fleet.set(item);
+    }
+    fleet.set(format!("reviewer.llm_url={}", slow_llm().await));
+    fleet.set("reviewer.llm_model=stand-in");
     fleet.start_separate().await;
     exercise(&fleet).await;
     code_flow(&fleet, &repo).await;
-    review_flow(&fleet, &remote).await;
+    let repository_id = review_flow(&fleet, &remote).await;
+    failure_flow(&mut fleet, &repository_id).await;
     fleet.terminate().await;
 }
 
