@@ -53,6 +53,7 @@ pub struct Config {
     pub mcp: McpConfig,
     pub indexer: IndexerConfig,
     pub reviewer: ReviewerConfig,
+    pub providers: ProvidersConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -74,6 +75,7 @@ impl Default for Config {
             mcp: McpConfig::default(),
             indexer: IndexerConfig::default(),
             reviewer: ReviewerConfig::default(),
+            providers: ProvidersConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -318,6 +320,36 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self { concurrency: 8, receive_wait_secs: 2, breaker_threshold: 5, breaker_cooldown_secs: 30 }
+    }
+}
+
+/// Hosted code providers (GitHub, GitLab) reached through tenants'
+/// connections. Which hosts may be private addresses is
+/// `indexer.allowed_hosts`, shared with repository fetches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProvidersConfig {
+    /// The secret holding the data key (64 hex digits) that seals
+    /// connection credentials. Created on first use when missing; in
+    /// production, create it ahead (Terraform and Helm do).
+    pub data_key_secret: String,
+    /// One call to a provider, first byte to last.
+    pub timeout_secs: u64,
+    /// Retries after a rate limit, or a 502-504 or transport error on an
+    /// idempotent call.
+    pub max_retries: u32,
+    /// Longest rate-limit wait; a later reset is reported as `rate_limited`.
+    pub max_rate_limit_wait_secs: u64,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self {
+            data_key_secret: "devops-mcp/data-key".into(),
+            timeout_secs: 30,
+            max_retries: 3,
+            max_rate_limit_wait_secs: 60,
+        }
     }
 }
 

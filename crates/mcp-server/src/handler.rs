@@ -28,7 +28,7 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use crate::policy::{Policy, Toolset};
 use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::resources::{self, ContextChange, SessionSubscriptions};
-use crate::sanitize::sanitize;
+use devops_models::sanitize::sanitize;
 use crate::{conformance, output, prompts};
 
 pub const TOOL_CALLS_TOTAL: &str = "mcp_tool_calls_total";

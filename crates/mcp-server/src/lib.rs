@@ -14,7 +14,6 @@ pub mod policy;
 pub mod prompts;
 pub mod registry;
 pub mod resources;
-pub mod sanitize;
 pub mod tools;
 pub mod ws;
 

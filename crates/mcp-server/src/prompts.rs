@@ -6,7 +6,7 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, ResultType, Role};
 use uuid::Uuid;
 
-use crate::sanitize::sanitize;
+use devops_models::sanitize::sanitize;
 
 const ITEMS_IN_PROMPT: u32 = 200;
 

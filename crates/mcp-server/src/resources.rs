@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::sanitize::sanitize;
+use devops_models::sanitize::sanitize;
 
 pub const SCHEME: &str = "context://";
 const ITEMS_IN_RESOURCE: u32 = 200;

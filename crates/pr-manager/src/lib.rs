@@ -16,13 +16,13 @@ use devops_models::{
 };
 use devops_proto::pull_requests::v1 as pb;
 use devops_proto::pull_requests::v1::pull_requests_server::{PullRequests, PullRequestsServer};
-use devops_providers::{Hosts, LocalGitHost};
+use devops_providers::Hosts;
 use devops_runtime::{Backend, ServiceContext, grpc, outbox};
 use devops_store::Store;
 use tonic::{Request, Response, Status};
 
 pub const NAME: &str = "pr-manager";
-pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue];
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue, Backend::Secrets];
 
 const DEFAULT_PAGE: u32 = 30;
 
@@ -33,12 +33,7 @@ pub struct PullRequestsService {
 }
 
 impl PullRequestsService {
-    pub fn new(config: &devops_config::Config, store: Arc<dyn Store>) -> Self {
-        let policy = Arc::new(devops_git::UrlPolicy {
-            allowed_hosts: config.indexer.allowed_hosts.clone(),
-            allowed_local_paths: config.indexer.allowed_local_paths.iter().map(Into::into).collect(),
-        });
-        let hosts = Hosts::new(LocalGitHost::new(store.as_ref(), policy));
+    pub fn new(store: Arc<dyn Store>, hosts: Hosts) -> Self {
         Self { store, hosts }
     }
 
@@ -60,7 +55,7 @@ impl PullRequestsService {
     /// The pull request as the host has it now, emitting `synchronize` when
     /// its head moved since we last looked.
     async fn current(&self, tenant: TenantId, url: &str, number: u64) -> Result<PullRequest, Status> {
-        let host = self.hosts.for_url(url).map_err(|err| status(&err))?;
+        let host = self.hosts.for_repository(tenant, url).await.map_err(|err| status(&err))?;
         let canonical = devops_git::UrlPolicy::default().identity(url).unwrap_or_else(|| url.to_owned());
         let before = self.store.pull_requests().get_pull_request(tenant, &canonical, number).await.ok();
         let pr = host.get_pull_request(tenant, url, number).await.map_err(|err| status(&err))?;
@@ -136,7 +131,7 @@ impl PullRequests for PullRequestsService {
         let request = request.into_inner();
         let tenant = grpc::tenant_id(&request.tenant_id)?;
         let changes = change_set(request.change_set)?;
-        let host = self.hosts.for_url(&request.repository_url).map_err(|err| status(&err))?;
+        let host = self.hosts.for_repository(tenant, &request.repository_url).await.map_err(|err| status(&err))?;
         let pr = host
             .create_pull_request(tenant, &request.repository_url, &request.title, &request.body, &changes)
             .await
@@ -159,7 +154,7 @@ impl PullRequests for PullRequestsService {
             token => Some(token.parse::<u64>().map_err(|_| invalid("page_token is not one this service issued"))?),
         };
         let limit = if request.page_size == 0 { DEFAULT_PAGE } else { request.page_size.min(100) };
-        let host = self.hosts.for_url(&request.repository_url).map_err(|err| status(&err))?;
+        let host = self.hosts.for_repository(tenant, &request.repository_url).await.map_err(|err| status(&err))?;
         let prs = host
             .list_pull_requests(tenant, &request.repository_url, state(&request.state)?, before, limit)
             .await
@@ -180,7 +175,7 @@ impl PullRequests for PullRequestsService {
             state: request.state.as_deref().map(state).transpose()?.flatten(),
             ..PullRequestUpdate::default()
         };
-        let host = self.hosts.for_url(&url).map_err(|err| status(&err))?;
+        let host = self.hosts.for_repository(tenant, &url).await.map_err(|err| status(&err))?;
         let pr = host.update_pull_request(tenant, &url, number, &update).await.map_err(|err| status(&err))?;
         Ok(Response::new(message(pr)))
     }
@@ -194,7 +189,7 @@ impl PullRequests for PullRequestsService {
             Ok(pb::merge_request::Method::Rebase) => MergeMethod::Rebase,
             Err(_) => return Err(invalid("method must be merge, squash or rebase")),
         };
-        let host = self.hosts.for_url(&url).map_err(|err| status(&err))?;
+        let host = self.hosts.for_repository(tenant, &url).await.map_err(|err| status(&err))?;
         let outcome = host.merge_pull_request(tenant, &url, number, method).await.map_err(|err| status(&err))?;
         Ok(Response::new(pb::MergeResponse {
             merged: outcome.merged,
@@ -216,7 +211,7 @@ impl PullRequests for PullRequestsService {
             line: anchored.then_some(request.line),
             fingerprint: None,
         };
-        let host = self.hosts.for_url(&url).map_err(|err| status(&err))?;
+        let host = self.hosts.for_repository(tenant, &url).await.map_err(|err| status(&err))?;
         let posted = host.comment(tenant, &url, number, &comment).await.map_err(|err| status(&err))?;
         Ok(Response::new(pb::CommentResponse { comment_id: posted.id.to_string() }))
     }
@@ -226,7 +221,8 @@ pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let listen = ctx.config.services.pr_manager.listen;
     let store = ctx.backends.store()?;
     let relay = tokio::spawn(outbox::run_relay(store.clone(), ctx.backends.queue()?, ctx.shutdown.clone()));
-    let service = PullRequestsService::new(&ctx.config, store);
+    let hosts = devops_runtime::providers::hosts(&ctx.config, &store, ctx.backends.secrets()?.as_ref()).await?;
+    let service = PullRequestsService::new(store, hosts);
     let served = grpc::serve(&ctx, listen, PullRequestsServer::new(service), devops_proto::FILE_DESCRIPTOR_SET).await;
     ctx.shutdown.cancel();
     let _ = relay.await;

@@ -1,17 +1,40 @@
-//! Pull requests on any code host, behind [`CodeHost`]. The local-git host
-//! ([`LocalGitHost`]) keeps branches in the repository itself and the pull
-//! request records in the store, and merges with git: it works offline and
-//! is the reference the hosted providers must match.
+//! Code hosts behind one provider-agnostic trait, [`CloudProvider`]:
+//! repositories, branches, commits from change sets, pull/merge requests
+//! with diffs, comments and reviews, issues, and webhooks.
+//!
+//! - [`LocalGitHost`] keeps branches in a repository on this machine and the
+//!   pull request records in the store. It works offline and is the
+//!   reference the hosted providers must match.
+//! - [`github::GitHub`] (REST v3; PAT or App installation token; any base
+//!   URL, so GitHub Enterprise Server works) and [`gitlab::GitLab`] (REST v4,
+//!   PAT, self-managed base URLs), over [`http::ApiClient`]: timeouts,
+//!   rate limits honoured with bounded waits, pagination, one error mapping.
+//! - [`Hosts`] is the factory: the provider for a tenant's repository,
+//!   built from the tenant's [`connections`] with credentials decrypted
+//!   only there.
+//!
+//! Text that comes back from a provider (titles, bodies, comments) has its
+//! invisible and control characters stripped; code (file contents, patches)
+//! is returned as it is, so the reviewer can see what is really there.
 
+pub mod connections;
+pub mod github;
+pub mod gitlab;
+pub mod http;
 mod local;
+pub mod webhooks;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use devops_errors::{ErrorCode, HasErrorCode};
 use devops_models::{
-    ChangeSet, MergeMethod, MergeOutcome, NewComment, PullRequest, PullRequestComment, PullRequestState,
-    PullRequestUpdate, TenantId,
+    ChangeSet, Issue, IssueComment, IssueState, IssueUpdate, MergeMethod, MergeOutcome, NewComment, NewIssue,
+    PullRequest, PullRequestComment, PullRequestState, PullRequestUpdate, TenantId,
 };
+use serde::Serialize;
 
+pub use connections::{AuthKind, Connection, ConnectionCredentials, Connections, Hosts, NewConnection, ProviderKind, Sealer};
 pub use local::LocalGitHost;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +49,30 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The provider answered with an error status.
+    #[error("{provider} answered {status}: {message}")]
+    Http {
+        provider: &'static str,
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        /// When the provider said to come back (rate limits).
+        retry_after: Option<Duration>,
+    },
+    /// No answer: refused, reset, timed out.
+    #[error("{provider} unreachable: {reason}")]
+    Transport { provider: &'static str, reason: String, timed_out: bool },
+    /// The provider answered something we cannot read.
+    #[error("{provider} answered unexpectedly: {reason}")]
+    Decode { provider: &'static str, reason: String },
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    MalformedPayload(String),
 }
 
 impl HasErrorCode for Error {
@@ -36,11 +83,209 @@ impl HasErrorCode for Error {
             Error::Invalid(_) => ErrorCode::InvalidArgument,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::Unsupported(_) => ErrorCode::NotImplemented,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Http { code, .. } => *code,
+            Error::Transport { timed_out: true, .. } => ErrorCode::Timeout,
+            Error::Transport { .. } => ErrorCode::Unavailable,
+            Error::Decode { .. } => ErrorCode::Upstream,
+            Error::Credentials(_) => ErrorCode::Internal,
+            Error::InvalidSignature(_) => ErrorCode::InvalidSignature,
+            Error::MalformedPayload(_) => ErrorCode::MalformedJson,
         }
     }
 }
 
+impl Error {
+    /// Whether trying the same call again later is safe and may succeed:
+    /// the provider was unreachable, overloaded or rate limiting, so the
+    /// request had no effect.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Error::Http { status, code, .. } => *code == ErrorCode::RateLimited || matches!(status, 502..=504),
+            Error::Transport { .. } => true,
+            Error::Git(err) => err.code().retry_safe(),
+            Error::Store(err) => err.code().retry_safe(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn unsupported(provider: &str, what: &str) -> Self {
+        Error::Unsupported(format!("{what} is not supported by the {provider} provider"))
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Files in one change set, and bytes in one file.
+const MAX_FILES: usize = 1000;
+const MAX_FILE_BYTES: usize = 10 << 20;
+
+/// What every host checks before committing a change set.
+pub(crate) fn check_changes(changes: &ChangeSet) -> Result<()> {
+    if changes.files.is_empty() {
+        return Err(Error::Invalid("a change set needs at least one file".into()));
+    }
+    if changes.files.len() > MAX_FILES {
+        return Err(Error::Invalid(format!("a change set may hold at most {MAX_FILES} files")));
+    }
+    for file in &changes.files {
+        devops_git::check_tree_path(&file.path)?;
+        if file.content.len() > MAX_FILE_BYTES {
+            return Err(Error::Invalid(format!("{} is larger than {MAX_FILE_BYTES} bytes", file.path)));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_title(title: &str) -> Result<()> {
+    if title.trim().is_empty() || title.len() > 512 {
+        return Err(Error::Invalid("a title must be 1-512 bytes".into()));
+    }
+    Ok(())
+}
+
+/// A branch name from the title: readable, and unique by its suffix.
+pub(crate) fn branch_name(title: &str) -> String {
+    let mut slug: String = title
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    slug.truncate(40);
+    let slug = slug.trim_end_matches('-');
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    if slug.is_empty() { format!("devops-mcp/{suffix}") } else { format!("devops-mcp/{slug}-{suffix}") }
+}
+
+/// A hosted pull request's id in our API: stable, from where it lives.
+pub(crate) fn pull_request_id(repository_url: &str, number: u64) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{repository_url}#pull/{number}").as_bytes())
+}
+
+/// A repository as its host describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RemoteRepository {
+    /// `github`, `gitlab`, `local`.
+    pub provider: String,
+    /// The host's own id (GitHub repository id, GitLab project id).
+    pub provider_id: String,
+    /// `owner/name`, or GitLab's `group/subgroup/project`.
+    pub full_name: String,
+    pub description: String,
+    pub default_branch: String,
+    /// Without credentials; see [`CloudProvider::clone_url`].
+    pub clone_url: String,
+    pub web_url: String,
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Branch {
+    pub name: String,
+    pub commit_sha: String,
+    pub protected: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TreeEntryKind {
+    File,
+    Directory,
+    Submodule,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TreeEntry {
+    pub path: String,
+    pub kind: TreeEntryKind,
+    /// Bytes, when the host says.
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Tree {
+    pub entries: Vec<TreeEntry>,
+    /// The host cut the listing short (GitHub: over 100 000 entries).
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    Added,
+    Modified,
+    Removed,
+    Renamed,
+}
+
+/// One file of a pull request's diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FilePatch {
+    pub path: String,
+    pub previous_path: Option<String>,
+    pub status: FileStatus,
+    pub additions: u32,
+    pub deletions: u32,
+    /// The unified-diff hunks; `None` for binary or oversized files.
+    pub patch: Option<String>,
+}
+
+impl FilePatch {
+    /// The patches as one unified diff, as `git diff` would print it.
+    pub fn unified_diff(files: &[FilePatch]) -> String {
+        let mut out = String::new();
+        for file in files {
+            let old = file.previous_path.as_deref().unwrap_or(&file.path);
+            out.push_str(&format!("diff --git a/{old} b/{}\n", file.path));
+            let (from, to) = match file.status {
+                FileStatus::Added => ("/dev/null".to_owned(), format!("b/{}", file.path)),
+                FileStatus::Removed => (format!("a/{old}"), "/dev/null".to_owned()),
+                _ => (format!("a/{old}"), format!("b/{}", file.path)),
+            };
+            match &file.patch {
+                Some(patch) if !patch.is_empty() => {
+                    out.push_str(&format!("--- {from}\n+++ {to}\n"));
+                    out.push_str(patch);
+                    if !patch.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                _ => out.push_str(&format!("Binary files {from} and {to} differ\n")),
+            }
+        }
+        out
+    }
+}
+
+/// One page of a listing and the cursor of the next, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A clone URL with the credentials in it: used for one clone, never
+/// logged or stored.
+pub struct CloneUrl(String);
+
+impl CloneUrl {
+    pub fn new(url: String) -> Self {
+        Self(url)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for CloneUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloneUrl(<redacted>)")
+    }
+}
 
 /// One inline comment of a review.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +311,16 @@ pub struct PostedReview {
     pub inline_posted: usize,
 }
 
-/// A code host's pull requests, for one tenant's repositories.
+/// A code host, for one tenant's repositories. Repositories are named by
+/// their URL as registered; the host finds its own id from it.
+///
+/// The first group (pull requests) every host implements; the others have
+/// defaults that answer `not_implemented`, for hosts that lack them.
 #[async_trait]
-pub trait CodeHost: Send + Sync + 'static {
-    /// `local`, `github`, …
+pub trait CloudProvider: Send + Sync + 'static {
+    /// `local`, `github`, `gitlab`, …
     fn provider(&self) -> &'static str;
+
     /// A branch and a commit from `changes`, and a pull request from them.
     async fn create_pull_request(
         &self,
@@ -99,7 +349,8 @@ pub trait CodeHost: Send + Sync + 'static {
         number: u64,
         update: &PullRequestUpdate,
     ) -> Result<PullRequest>;
-    /// Merges, or reports the conflicting paths and changes nothing.
+    /// Merges, or reports that it cannot (with the conflicting paths when
+    /// the host says) and changes nothing.
     async fn merge_pull_request(
         &self,
         tenant: TenantId,
@@ -123,29 +374,69 @@ pub trait CodeHost: Send + Sync + 'static {
         number: u64,
         review: &ReviewPost,
     ) -> Result<PostedReview>;
-}
 
-/// The host serving each repository URL.
-#[derive(Clone)]
-pub struct Hosts {
-    local: std::sync::Arc<LocalGitHost>,
-}
-
-impl Hosts {
-    pub fn new(local: LocalGitHost) -> Self {
-        Self { local: std::sync::Arc::new(local) }
+    /// The pull request's files, each with its patch.
+    async fn pull_request_files(&self, _tenant: TenantId, _repository_url: &str, _number: u64) -> Result<Vec<FilePatch>> {
+        Err(Error::unsupported(self.provider(), "listing a pull request's files"))
     }
 
-    /// The host of `repository_url`. Hosted providers (GitHub, GitLab, …)
-    /// are not wired yet: their repositories get `not_implemented`.
-    pub fn for_url(&self, repository_url: &str) -> Result<std::sync::Arc<dyn CodeHost>> {
-        if LocalGitHost::serves(repository_url) {
-            Ok(self.local.clone())
-        } else {
-            Err(Error::Unsupported(format!(
-                "pull requests on {repository_url} need a hosted provider, which this build does not have yet; \
-                 local repositories work"
-            )))
-        }
+    async fn get_repository(&self, _tenant: TenantId, _repository_url: &str) -> Result<RemoteRepository> {
+        Err(Error::unsupported(self.provider(), "describing a repository"))
+    }
+    /// The repositories the connection's credentials can see.
+    async fn list_repositories(&self, _tenant: TenantId, _cursor: Option<&str>, _per_page: u32) -> Result<Page<RemoteRepository>> {
+        Err(Error::unsupported(self.provider(), "listing repositories"))
+    }
+    /// Every path at `git_ref` (a branch, tag or commit).
+    async fn tree(&self, _tenant: TenantId, _repository_url: &str, _git_ref: &str) -> Result<Tree> {
+        Err(Error::unsupported(self.provider(), "listing a tree"))
+    }
+    async fn file_contents(&self, _tenant: TenantId, _repository_url: &str, _path: &str, _git_ref: &str) -> Result<Vec<u8>> {
+        Err(Error::unsupported(self.provider(), "reading files"))
+    }
+    /// The URL to clone with, credentials injected: for one clone, now.
+    async fn clone_url(&self, _tenant: TenantId, _repository_url: &str) -> Result<CloneUrl> {
+        Err(Error::unsupported(self.provider(), "authenticated clone URLs"))
+    }
+
+    async fn list_branches(&self, _tenant: TenantId, _repository_url: &str, _cursor: Option<&str>, _per_page: u32) -> Result<Page<Branch>> {
+        Err(Error::unsupported(self.provider(), "listing branches"))
+    }
+    /// A new branch at `from` (a branch, tag or commit).
+    async fn create_branch(&self, _tenant: TenantId, _repository_url: &str, _name: &str, _from: &str) -> Result<Branch> {
+        Err(Error::unsupported(self.provider(), "creating branches"))
+    }
+    /// One commit on top of `branch` with `changes`; returns its sha.
+    async fn commit_changes(&self, _tenant: TenantId, _repository_url: &str, _branch: &str, _changes: &ChangeSet) -> Result<String> {
+        Err(Error::unsupported(self.provider(), "committing change sets"))
+    }
+
+    async fn create_issue(&self, _tenant: TenantId, _repository_url: &str, _issue: &NewIssue) -> Result<Issue> {
+        Err(Error::unsupported(self.provider(), "issues"))
+    }
+    async fn get_issue(&self, _tenant: TenantId, _repository_url: &str, _number: u64) -> Result<Issue> {
+        Err(Error::unsupported(self.provider(), "issues"))
+    }
+    async fn list_issues(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _state: Option<IssueState>,
+        _cursor: Option<&str>,
+        _per_page: u32,
+    ) -> Result<Page<Issue>> {
+        Err(Error::unsupported(self.provider(), "issues"))
+    }
+    async fn update_issue(&self, _tenant: TenantId, _repository_url: &str, _number: u64, _update: &IssueUpdate) -> Result<Issue> {
+        Err(Error::unsupported(self.provider(), "issues"))
+    }
+    async fn comment_on_issue(&self, _tenant: TenantId, _repository_url: &str, _number: u64, _body: &str) -> Result<IssueComment> {
+        Err(Error::unsupported(self.provider(), "issues"))
+    }
+
+    /// How this host signs and shapes its webhooks.
+    fn webhooks(&self) -> Option<&'static dyn webhooks::WebhookFormat> {
+        None
     }
 }
+

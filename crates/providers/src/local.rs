@@ -14,11 +14,7 @@ use devops_models::{
 use devops_store::{PullRequestStore, Store};
 use uuid::Uuid;
 
-use crate::{CodeHost, Error, PostedReview, Result, ReviewPost};
-
-/// Files in one change set, and bytes in one file.
-const MAX_FILES: usize = 1000;
-const MAX_FILE_BYTES: usize = 10 << 20;
+use crate::{CloudProvider, Error, PostedReview, Result, ReviewPost};
 
 pub struct LocalGitHost {
     prs: Arc<dyn PullRequestStore>,
@@ -65,43 +61,18 @@ impl LocalGitHost {
     }
 
     fn edits(changes: &ChangeSet) -> Result<Vec<TreeEdit>> {
-        if changes.files.is_empty() {
-            return Err(Error::Invalid("a change set needs at least one file".into()));
-        }
-        if changes.files.len() > MAX_FILES {
-            return Err(Error::Invalid(format!("a change set may hold at most {MAX_FILES} files")));
-        }
-        changes
+        crate::check_changes(changes)?;
+        Ok(changes
             .files
             .iter()
             .map(|file| {
-                devops_git::check_tree_path(&file.path)?;
-                if file.content.len() > MAX_FILE_BYTES {
-                    return Err(Error::Invalid(format!("{} is larger than {MAX_FILE_BYTES} bytes", file.path)));
-                }
                 let content = match file.kind {
                     FileChangeKind::Delete => None,
                     FileChangeKind::Add | FileChangeKind::Modify => Some(file.content.clone()),
                 };
-                Ok(TreeEdit { path: file.path.clone(), content })
+                TreeEdit { path: file.path.clone(), content }
             })
-            .collect()
-    }
-
-    /// A branch name from the title: readable, and unique by its suffix.
-    fn branch_name(title: &str) -> String {
-        let mut slug: String = title
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-            .collect::<String>()
-            .split('-')
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
-        slug.truncate(40);
-        let slug = slug.trim_end_matches('-');
-        let suffix = &Uuid::new_v4().simple().to_string()[..8];
-        if slug.is_empty() { format!("devops-mcp/{suffix}") } else { format!("devops-mcp/{slug}-{suffix}") }
+            .collect())
     }
 
     /// The commit that merges `pr` by `method`, or the conflicting paths.
@@ -148,7 +119,7 @@ impl LocalGitHost {
 }
 
 #[async_trait]
-impl CodeHost for LocalGitHost {
+impl CloudProvider for LocalGitHost {
     fn provider(&self) -> &'static str {
         "local"
     }
@@ -175,7 +146,7 @@ impl CodeHost for LocalGitHost {
             .map_err(|_| Error::Invalid(format!("base_ref {target:?} is not a branch of the repository")))?;
         let message = if changes.message.trim().is_empty() { title } else { changes.message.as_str() };
         let head_sha = repo.commit_edits(&base_sha, &edits, message, &self.signature).await?;
-        let source_branch = Self::branch_name(title);
+        let source_branch = crate::branch_name(title);
         repo.create_branch(&source_branch, &head_sha).await?;
         let record = NewPullRequest {
             repository_url: canonical,

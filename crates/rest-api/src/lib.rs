@@ -3,6 +3,7 @@
 //! `/api/v1/docs`). Every `/api/v1` route but the documentation is
 //! authenticated and scoped to the caller's tenant.
 
+mod connections;
 mod keys;
 mod pull_requests;
 mod repositories;
@@ -46,28 +47,32 @@ pub struct AppState {
     pub reviewer: devops_runtime::clients::Reviewer,
     /// The SSRF guard repository URLs pass before they are registered.
     pub url_policy: Arc<devops_git::UrlPolicy>,
+    /// Provider connections (credentials sealed) and the providers they make.
+    pub connections: devops_providers::Connections,
+    pub hosts: devops_providers::Hosts,
 }
 
 impl AppState {
-    pub fn new(
+    pub async fn new(
         store: Arc<dyn Store>,
         cache: Arc<dyn Cache>,
         secrets: Arc<dyn Secrets>,
         queue: Arc<dyn Queue>,
         config: &Config,
     ) -> devops_runtime::Result<Self> {
+        let connections = devops_runtime::providers::connections(config, &store, secrets.as_ref()).await?;
+        let hosts = devops_runtime::providers::hosts(config, &store, secrets.as_ref()).await?;
         Ok(Self {
+            indexer: devops_runtime::clients::indexer(config)?,
+            pull_requests: devops_runtime::clients::pull_requests(config)?,
+            reviewer: devops_runtime::clients::reviewer(config)?,
+            url_policy: devops_runtime::providers::url_policy(config),
+            connections,
+            hosts,
             store,
             cache,
             secrets,
             queue,
-            indexer: devops_runtime::clients::indexer(config)?,
-            pull_requests: devops_runtime::clients::pull_requests(config)?,
-            reviewer: devops_runtime::clients::reviewer(config)?,
-            url_policy: Arc::new(devops_git::UrlPolicy {
-                allowed_hosts: config.indexer.allowed_hosts.clone(),
-                allowed_local_paths: config.indexer.allowed_local_paths.iter().map(Into::into).collect(),
-            }),
         })
     }
 }
@@ -120,13 +125,19 @@ impl AppState {
         pull_requests::list_dead_letters,
         pull_requests::redrive_dead_letters,
         webhooks::rotate_secret,
+        connections::create_connection,
+        connections::list_connections,
+        connections::get_connection,
+        connections::rotate_credentials,
+        connections::delete_connection,
+        connections::list_repositories,
         webhooks::github,
         webhooks::gitlab,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
-    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"), (name = "pull-requests"), (name = "reviews"), (name = "queue"), (name = "webhooks"))
+    tags((name = "tenants"), (name = "keys"), (name = "audit"), (name = "repositories"), (name = "pull-requests"), (name = "reviews"), (name = "queue"), (name = "webhooks"), (name = "connections"))
 )]
 pub struct ApiDoc;
 
@@ -157,6 +168,7 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
         .merge(repositories::routes())
         .merge(pull_requests::routes())
         .merge(webhooks::routes())
+        .merge(connections::routes())
         .route_layer(from_fn_with_state(authenticator, auth::require_auth))
         .with_state(state.clone());
     let webhooks = webhooks::intake_routes().with_state(state);
@@ -169,7 +181,7 @@ pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let store = ctx.backends.store()?;
     let queue = ctx.backends.queue()?;
     let relay = tokio::spawn(outbox::run_relay(store.clone(), queue.clone(), ctx.shutdown.clone()));
-    let state = AppState::new(store, ctx.backends.cache()?, ctx.backends.secrets()?, queue, &ctx.config)?;
+    let state = AppState::new(store, ctx.backends.cache()?, ctx.backends.secrets()?, queue, &ctx.config).await?;
     let router = app(state, ctx.backends.readiness(), &ctx.config);
     let listener = http::bind(ctx.config.services.rest_api.listen).await?;
     let served = http::serve(listener, router, ctx.shutdown.clone()).await;

@@ -22,7 +22,7 @@ use devops_errors::{ApiError, ErrorCode};
 use devops_models::{Finding, Review};
 use devops_proto::reviewer::v1 as pb;
 use devops_proto::reviewer::v1::reviewer_server::{Reviewer, ReviewerServer};
-use devops_providers::{Hosts, LocalGitHost};
+use devops_providers::Hosts;
 use devops_runtime::{Backend, ServiceContext, grpc};
 use devops_store::Store;
 use tonic::{Request, Response, Status};
@@ -32,7 +32,7 @@ use crate::review::Reviews;
 use crate::secrets::SecretScanner;
 
 pub const NAME: &str = "reviewer";
-pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue];
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Queue, Backend::Secrets];
 
 #[derive(Clone)]
 pub struct ReviewerService {
@@ -41,17 +41,13 @@ pub struct ReviewerService {
 
 impl ReviewerService {
     /// Fails on an allow-list entry that is not a regular expression.
-    pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Self, devops_config::Error> {
+    pub fn new(config: &Config, store: Arc<dyn Store>, hosts: Hosts) -> Result<Self, devops_config::Error> {
         let secrets = SecretScanner::new(&config.reviewer.secret_allowlist)
             .map_err(|err| devops_config::Error::Invalid(format!("reviewer.secret_allowlist: {err}")))?;
-        let policy = Arc::new(devops_git::UrlPolicy {
-            allowed_hosts: config.indexer.allowed_hosts.clone(),
-            allowed_local_paths: config.indexer.allowed_local_paths.iter().map(Into::into).collect(),
-        });
         Ok(Self {
             reviews: Reviews {
                 analyzer: Analyzer { secrets },
-                hosts: Hosts::new(LocalGitHost::new(store.as_ref(), policy)),
+                hosts,
                 store: store.pull_requests(),
                 max_inline_comments: config.reviewer.max_inline_comments,
                 max_diff_bytes: config.reviewer.max_diff_bytes,
@@ -167,6 +163,8 @@ impl Reviewer for ReviewerService {
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let listen = ctx.config.services.reviewer.listen;
-    let service = ReviewerService::new(&ctx.config, ctx.backends.store()?)?;
+    let store = ctx.backends.store()?;
+    let hosts = devops_runtime::providers::hosts(&ctx.config, &store, ctx.backends.secrets()?.as_ref()).await?;
+    let service = ReviewerService::new(&ctx.config, store, hosts)?;
     grpc::serve(&ctx, listen, ReviewerServer::new(service), devops_proto::FILE_DESCRIPTOR_SET).await
 }

@@ -64,7 +64,7 @@ impl Reviews {
         number: u64,
         post: bool,
     ) -> Result<Review, ReviewError> {
-        let host = self.hosts.for_url(repository_url)?;
+        let host = self.hosts.for_repository(tenant, repository_url).await?;
         let pr = host.get_pull_request(tenant, repository_url, number).await?;
         let diff_text = host.diff(tenant, repository_url, number).await?;
         if diff_text.len() > self.max_diff_bytes {

@@ -11,6 +11,7 @@ pub mod http;
 pub mod jwt;
 pub mod ops;
 pub mod outbox;
+pub mod providers;
 
 use devops_errors::{ErrorCode, HasErrorCode};
 
@@ -33,6 +34,8 @@ pub enum Error {
     MissingBackend(&'static str),
     #[error("telemetry: {0}")]
     Telemetry(#[from] devops_telemetry::Error),
+    #[error("providers: {0}")]
+    Providers(#[from] devops_providers::Error),
 }
 
 impl HasErrorCode for Error {
@@ -41,6 +44,7 @@ impl HasErrorCode for Error {
             Error::Config(_) => ErrorCode::InvalidArgument,
             Error::Store(err) => err.code(),
             Error::Adapter(err) => err.code(),
+            Error::Providers(err) => err.code(),
             Error::Bind { .. } | Error::Serve(_) | Error::MissingBackend(_) | Error::Telemetry(_) => {
                 ErrorCode::Internal
             }

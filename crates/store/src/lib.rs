@@ -11,6 +11,7 @@
 //! relay, which moves every tenant's events.
 
 mod code;
+mod connections;
 mod reviews;
 mod sql;
 
@@ -26,6 +27,7 @@ use devops_models::{
 use uuid::Uuid;
 
 pub use code::{CodeStore, fuse_ranked};
+pub use connections::{ConnectionRecord, ConnectionStore, NewConnectionRecord};
 pub use reviews::PullRequestStore;
 pub use sql::{PostgresStore, SqliteStore};
 
@@ -189,6 +191,8 @@ pub trait Store: Send + Sync + 'static {
     fn code(&self) -> std::sync::Arc<dyn CodeStore>;
     /// Pull requests, comments and reviews on the same database.
     fn pull_requests(&self) -> std::sync::Arc<dyn PullRequestStore>;
+    /// Provider connections, credentials sealed.
+    fn connections(&self) -> std::sync::Arc<dyn ConnectionStore>;
 
     // Idempotency.
     /// Records that `key` had its effect. Returns false if it already had.

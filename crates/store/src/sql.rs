@@ -821,6 +821,10 @@ macro_rules! impl_store {
                 std::sync::Arc::new(self.clone())
             }
 
+            fn connections(&self) -> std::sync::Arc<dyn crate::ConnectionStore> {
+                std::sync::Arc::new(self.clone())
+            }
+
             async fn mark_processed(&self, tenant: TenantId, key: &str, event_type: &str) -> Result<bool> {
                 let done = sqlx::query(
                     "INSERT INTO processed_events (tenant_id, idempotency_key, event_type, processed_at) \

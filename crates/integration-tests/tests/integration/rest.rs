@@ -49,6 +49,7 @@ impl TestApi {
                 ),
                 &config,
             )
+            .await
             .expect("state"),
             devops_runtime::ops::Readiness::default(),
             &config,

@@ -9,7 +9,7 @@ use devops_git::{LocalRepository, Signature, TreeEdit, UrlPolicy};
 use devops_models::{
     ChangeSet, FileChange, FileChangeKind, FindingCategory, MergeMethod, PullRequestState, ReviewStatus, Severity,
 };
-use devops_providers::{CodeHost, Hosts, LocalGitHost};
+use devops_providers::{CloudProvider, Hosts, LocalGitHost};
 use devops_reviewer::analysis::Analyzer;
 use devops_reviewer::review::Reviews;
 use devops_store::Store;
@@ -158,8 +158,8 @@ async fn a_change_set_becomes_a_branch_a_commit_and_a_pull_request(store: Arc<dy
     assert_eq!(outside.code(), ErrorCode::UrlNotAllowed);
     let err = host.get_pull_request(other, &remote.url(), 1).await.expect_err("another tenant's");
     assert_eq!(err.code(), ErrorCode::NotFound);
-    let hosted = Hosts::new(host).for_url("https://github.com/acme/api.git").err().expect("no hosted provider yet");
-    assert_eq!(hosted.code(), ErrorCode::NotImplemented);
+    let hosted = Hosts::new(host).for_repository(tenant, "https://github.com/acme/api.git").await.err();
+    assert_eq!(hosted.expect("no connections configured").code(), ErrorCode::NotImplemented);
 }
 
 async fn merges_by_every_method_and_reports_conflicts(store: Arc<dyn Store>) {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::Toolset;
 use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolHandler, ToolOutput, ToolSpec, arguments};
-use crate::sanitize::sanitize;
+use devops_models::sanitize::sanitize;
 
 /// Skipped files listed in a tool result; the count is always complete.
 const SKIPPED_LISTED: usize = 50;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::policy::Toolset;
 use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolHandler, ToolOutput, ToolSpec, arguments};
-use crate::sanitize::sanitize;
+use devops_models::sanitize::sanitize;
 
 const DEFAULT_MAX_TOKENS: u64 = 100_000;
 const MAX_ITEMS_PER_APPEND: usize = 100;

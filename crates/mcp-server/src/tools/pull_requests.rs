@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::Toolset;
 use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolHandler, ToolOutput, ToolSpec, arguments};
-use crate::sanitize::sanitize;
+use devops_models::sanitize::sanitize;
 
 pub fn register(registry: &mut Registry) {
     let specs = [
