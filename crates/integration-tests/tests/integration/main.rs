@@ -7,6 +7,7 @@ mod cache;
 mod code_index;
 mod e2e;
 mod mcp;
+mod providers;
 mod queue;
 mod rest;
 mod reviews;
