@@ -710,3 +710,134 @@ async fn provider_calls_refuse_private_addresses() {
     assert_eq!(count.load(Ordering::SeqCst), 0, "nothing was sent");
     assert!(GitHub::new(&base, GitHubAuth::Token("t".into()), &UrlPolicy::default(), quick()).is_err(), "a literal loopback base URL");
 }
+
+// ------------------------------------------------------------ connections
+
+/// Connections over REST: credentials go in sealed and never come out,
+/// bad input is refused with a stable code, tenants are isolated, and the
+/// factory reaches the host with the stored credentials.
+#[tokio::test]
+async fn connections_are_managed_over_rest_and_never_show_credentials() {
+    use devops_models::Scope;
+    use reqwest::{Method, StatusCode};
+    let prism = devops_integration_tests::service("DEVOPS_MCP_TEST_PRISM_GITHUB");
+    let mut config = devops_config::Config::default();
+    config.indexer.allowed_hosts = vec!["127.0.0.1".into()];
+    let api = crate::rest::TestApi::start_with(config).await;
+    let tenant = api.store.create_tenant(&devops_integration_tests::unique("conn")).await.expect("tenant");
+    let other = api.store.create_tenant(&devops_integration_tests::unique("conn-other")).await.expect("tenant");
+    let admin = api.key(tenant.id, vec![Scope::Admin]).await;
+    let reader = api.key(tenant.id, vec![Scope::Read]).await;
+    let stranger = api.key(other.id, vec![Scope::Admin]).await;
+    let token = "ghp_very_secret_token_0123456789";
+    let base_url = prism.clone().unwrap_or_else(|| "https://api.github.com".into());
+    let body = serde_json::json!({
+        "name": "acme-github", "provider": "github", "base_url": base_url, "web_url": "https://github.com",
+        "credentials": { "kind": "token", "token": token },
+    });
+
+    let (status, _) = api.call(Method::POST, "/api/v1/connections", Some(&reader), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "creating needs admin");
+    let (status, created) = api.call(Method::POST, "/api/v1/connections", Some(&admin), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(!created.to_string().contains(token), "never returned");
+    assert_eq!(created["auth_kind"], "token");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let (status, again) = api.call(Method::POST, "/api/v1/connections", Some(&admin), Some(body.clone())).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+
+    let record = api.store.connections().get_connection(tenant.id, id.parse().unwrap()).await.expect("stored");
+    assert!(!record.sealed_credentials.windows(token.len()).any(|w| w == token.as_bytes()), "sealed at rest");
+
+    let (status, listed) = api.call(Method::GET, "/api/v1/connections", Some(&reader), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["connections"].as_array().expect("list").len(), 1);
+    assert!(!listed.to_string().contains(token));
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/connections/{id}")),
+        (Method::DELETE, format!("/api/v1/connections/{id}")),
+        (Method::GET, format!("/api/v1/connections/{id}/repositories")),
+    ] {
+        let (status, _) = api.call(method.clone(), &path, Some(&stranger), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's: {method} {path}");
+    }
+
+    for (bad, code) in [
+        (serde_json::json!({"name": "x", "provider": "svn", "credentials": {"kind": "token", "token": "t"}}), "invalid_argument"),
+        (serde_json::json!({"name": "x", "provider": "github", "base_url": "https://169.254.169.254/latest",
+            "credentials": {"kind": "token", "token": "t"}}), "invalid_argument"),
+        (serde_json::json!({"name": "x", "provider": "gitlab", "base_url": "http://gitlab.example.com/api/v4",
+            "credentials": {"kind": "token", "token": "t"}}), "invalid_argument"),
+        (serde_json::json!({"name": "x", "provider": "github",
+            "credentials": {"kind": "github_app", "app_id": "1", "installation_id": 2, "private_key_pem": "nope"}}), "invalid_argument"),
+        (serde_json::json!({"name": "x", "provider": "github", "credentials": {"kind": "token", "token": ""}}), "invalid_argument"),
+    ] {
+        let (status, answer) = api.call(Method::POST, "/api/v1/connections", Some(&admin), Some(bad.clone())).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{bad}");
+        assert!(!answer.to_string().contains("169.254") || answer["error"]["message"].is_string());
+    }
+
+    if prism.is_some() {
+        // The factory opens the sealed token and reaches the host with it.
+        let (status, page) =
+            api.call(Method::GET, &format!("/api/v1/connections/{id}/repositories?per_page=5"), Some(&reader), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page["repositories"][0]["full_name"].is_string(), "{page}");
+    }
+
+    let rotated = serde_json::json!({ "credentials": { "kind": "token", "token": "ghp_rotated" } });
+    let (status, after) =
+        api.call(Method::PUT, &format!("/api/v1/connections/{id}/credentials"), Some(&admin), Some(rotated)).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_ne!(after["updated_at"], created["updated_at"]);
+    let (status, _) = api.call(Method::DELETE, &format!("/api/v1/connections/{id}"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api.call(Method::GET, &format!("/api/v1/connections/{id}"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The connection store, on both back ends.
+async fn connection_store_suite(store: Arc<dyn devops_store::Store>) {
+    use devops_store::NewConnectionRecord;
+    let connections = store.connections();
+    let tenant = store.create_tenant(&devops_integration_tests::unique("cs")).await.expect("tenant").id;
+    let other = store.create_tenant(&devops_integration_tests::unique("cs-other")).await.expect("tenant").id;
+    let record = |name: &str| NewConnectionRecord {
+        name: name.into(),
+        provider: "gitlab".into(),
+        base_url: "https://gitlab.com/api/v4".into(),
+        web_url: "https://gitlab.com".into(),
+        auth_kind: "token".into(),
+        sealed_credentials: vec![1, 2, 3, 0, 255],
+        key_id: "k1".into(),
+    };
+    let b = connections.create_connection(tenant, &record("b")).await.expect("create");
+    let a = connections.create_connection(tenant, &record("a")).await.expect("create");
+    assert_eq!(b.sealed_credentials, vec![1, 2, 3, 0, 255], "bytes round-trip");
+    let err = connections.create_connection(tenant, &record("a")).await.expect_err("same name");
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    connections.create_connection(other, &record("a")).await.expect("names are per tenant");
+    let listed = connections.list_connections(tenant).await.expect("list");
+    assert_eq!(listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let rotated = connections.update_credentials(tenant, a.id, "token", &[9, 9], "k2").await.expect("rotate");
+    assert_eq!((rotated.sealed_credentials, rotated.key_id.as_str()), (vec![9, 9], "k2"));
+    assert!(rotated.updated_at >= a.updated_at);
+    assert_eq!(connections.get_connection(other, a.id).await.expect_err("isolated").code(), ErrorCode::NotFound);
+    assert_eq!(connections.delete_connection(other, a.id).await.expect_err("isolated").code(), ErrorCode::NotFound);
+    connections.delete_connection(tenant, a.id).await.expect("delete");
+    assert_eq!(connections.get_connection(tenant, a.id).await.expect_err("gone").code(), ErrorCode::NotFound);
+    let missing = devops_models::TenantId(Uuid::now_v7());
+    assert_eq!(connections.create_connection(missing, &record("z")).await.expect_err("no tenant").code(), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn connection_store_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    connection_store_suite(devops_integration_tests::sqlite_store(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn connection_store_on_postgres() {
+    let Some(url) = devops_integration_tests::postgres_url() else { return };
+    connection_store_suite(devops_integration_tests::postgres_store(&url).await).await;
+}
