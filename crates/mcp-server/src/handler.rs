@@ -28,8 +28,8 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use crate::policy::{Policy, Toolset};
 use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::resources::{self, ContextChange, SessionSubscriptions};
-use devops_models::sanitize::sanitize;
 use crate::{conformance, output, prompts};
+use devops_models::sanitize::sanitize;
 
 pub const TOOL_CALLS_TOTAL: &str = "mcp_tool_calls_total";
 pub const TOOL_CALL_DURATION_SECONDS: &str = "mcp_tool_call_duration_seconds";

@@ -326,10 +326,14 @@ impl Connections {
                 record.name, record.key_id
             )));
         }
-        let plaintext = self.sealer.open(&associated_data(record.tenant_id, &record.provider), &record.sealed_credentials)?;
+        let plaintext =
+            self.sealer.open(&associated_data(record.tenant_id, &record.provider), &record.sealed_credentials)?;
         serde_json::from_slice(&plaintext).map_err(|err| Error::Credentials(format!("sealed credentials: {err}")))
     }
 }
+
+/// A connection as of one change: a rotation makes a new provider.
+type Revision = (Uuid, DateTime<Utc>);
 
 /// The factory: the provider serving a tenant's repository, one instance
 /// per connection revision (a GitHub App's token cache lives in it).
@@ -338,7 +342,7 @@ pub struct Hosts {
     local: Arc<LocalGitHost>,
     connections: Option<Connections>,
     settings: ClientSettings,
-    built: Arc<Mutex<HashMap<(Uuid, DateTime<Utc>), Arc<dyn CloudProvider>>>>,
+    built: Arc<Mutex<HashMap<Revision, Arc<dyn CloudProvider>>>>,
 }
 
 impl Hosts {
@@ -443,11 +447,11 @@ mod tests {
         let b = associated_data(TenantId(Uuid::now_v7()), "github");
         let sealed = sealer.seal(&a, b"ghp_secret");
         assert!(!sealed.windows(10).any(|w| w == b"ghp_secret"), "no plaintext in the sealed value");
-        assert_eq!(sealer.open(&a, &sealed).unwrap(), b"ghp_secret");
+        assert_eq!(sealer.open(&a, &sealed).expect("test value"), b"ghp_secret");
         assert!(sealer.open(&b, &sealed).is_err(), "bound to its tenant");
         assert!(Sealer::new(&[8u8; 32]).open(&a, &sealed).is_err(), "and to its key");
         let mut tampered = sealed.clone();
-        *tampered.last_mut().unwrap() ^= 1;
+        *tampered.last_mut().expect("test value") ^= 1;
         assert!(sealer.open(&a, &tampered).is_err());
         assert_ne!(sealer.seal(&a, b"x"), sealer.seal(&a, b"x"), "fresh nonce each time");
     }
@@ -469,10 +473,13 @@ mod tests {
 
     #[test]
     fn web_urls_default_from_the_api_url() {
-        let web = |kind: ProviderKind, base: &str| kind.default_web_url(&Url::parse(base).unwrap());
+        let web = |kind: ProviderKind, base: &str| kind.default_web_url(&Url::parse(base).expect("test value"));
         assert_eq!(web(ProviderKind::Github, "https://api.github.com"), "https://github.com");
         assert_eq!(web(ProviderKind::Github, "https://ghe.example.com/api/v3"), "https://ghe.example.com");
         assert_eq!(web(ProviderKind::Gitlab, "https://gitlab.com/api/v4"), "https://gitlab.com");
-        assert_eq!(web(ProviderKind::Gitlab, "https://git.example.com/gitlab/api/v4/"), "https://git.example.com/gitlab");
+        assert_eq!(
+            web(ProviderKind::Gitlab, "https://git.example.com/gitlab/api/v4/"),
+            "https://git.example.com/gitlab"
+        );
     }
 }

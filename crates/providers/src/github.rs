@@ -519,7 +519,11 @@ impl CloudProvider for GitHub {
             MergeMethod::Rebase => "rebase",
         };
         let result = self
-            .call(Method::PUT, &format!("{}/pulls/{number}/merge", repo.api()), Some(&json!({ "merge_method": method })))
+            .call(
+                Method::PUT,
+                &format!("{}/pulls/{number}/merge", repo.api()),
+                Some(&json!({ "merge_method": method })),
+            )
             .await;
         match result {
             Ok(response) => {
@@ -558,8 +562,12 @@ impl CloudProvider for GitHub {
                 self.send(Method::POST, &format!("{}/pulls/{number}/comments", repo.api()), &body).await?
             }
             (None, None) => {
-                self.send(Method::POST, &format!("{}/issues/{number}/comments", repo.api()), &json!({ "body": comment.body }))
-                    .await?
+                self.send(
+                    Method::POST,
+                    &format!("{}/issues/{number}/comments", repo.api()),
+                    &json!({ "body": comment.body }),
+                )
+                .await?
             }
             _ => return Err(Error::Invalid("an inline comment needs both path and line".into())),
         };
@@ -629,7 +637,12 @@ impl CloudProvider for GitHub {
         Ok(self.get::<GhRepository>(&repo.api()).await?.into_domain())
     }
 
-    async fn list_repositories(&self, _tenant: TenantId, cursor: Option<&str>, per_page_hint: u32) -> Result<Page<RemoteRepository>> {
+    async fn list_repositories(
+        &self,
+        _tenant: TenantId,
+        cursor: Option<&str>,
+        per_page_hint: u32,
+    ) -> Result<Page<RemoteRepository>> {
         let per_page = per_page(per_page_hint);
         match &self.auth {
             GitHubAuth::Token(_) => {
@@ -642,8 +655,13 @@ impl CloudProvider for GitHub {
                 struct Installation {
                     repositories: Vec<GhRepository>,
                 }
-                let response =
-                    self.call(Method::GET, cursor.unwrap_or(&format!("installation/repositories?per_page={per_page}")), None).await?;
+                let response = self
+                    .call(
+                        Method::GET,
+                        cursor.unwrap_or(&format!("installation/repositories?per_page={per_page}")),
+                        None,
+                    )
+                    .await?;
                 let listed: Installation = response.json(PROVIDER)?;
                 Ok(Page {
                     items: listed.repositories.into_iter().map(GhRepository::into_domain).collect(),
@@ -686,21 +704,30 @@ impl CloudProvider for GitHub {
         Ok(Tree { entries, truncated: tree.truncated })
     }
 
-    async fn file_contents(&self, _tenant: TenantId, repository_url: &str, path: &str, git_ref: &str) -> Result<Vec<u8>> {
+    async fn file_contents(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<Vec<u8>> {
         devops_git::check_tree_path(path)?;
         let repo = RepoPath::parse(repository_url)?;
         // One encoded segment, as octokit's URL templates send it.
         let value: Value = self
-            .get(&format!("{}/contents/{}?ref={}", repo.api(), crate::http::segment(path), crate::http::segment(git_ref)))
+            .get(&format!(
+                "{}/contents/{}?ref={}",
+                repo.api(),
+                crate::http::segment(path),
+                crate::http::segment(git_ref)
+            ))
             .await?;
         if value.is_array() || value.get("type").and_then(Value::as_str) != Some("file") {
             return Err(Error::Invalid(format!("{path} is not a file")));
         }
         let decode = |content: &str| {
             let compact: String = content.chars().filter(|c| !c.is_whitespace()).collect();
-            BASE64
-                .decode(compact)
-                .map_err(|err| Error::Decode { provider: PROVIDER, reason: format!("{path}: {err}") })
+            BASE64.decode(compact).map_err(|err| Error::Decode { provider: PROVIDER, reason: format!("{path}: {err}") })
         };
         match (value.get("encoding").and_then(Value::as_str), value.get("content").and_then(Value::as_str)) {
             (Some("base64"), Some(content)) => decode(content),
@@ -727,7 +754,13 @@ impl CloudProvider for GitHub {
         Ok(CloneUrl::new(url.to_string()))
     }
 
-    async fn list_branches(&self, _tenant: TenantId, repository_url: &str, cursor: Option<&str>, per_page_hint: u32) -> Result<Page<Branch>> {
+    async fn list_branches(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        cursor: Option<&str>,
+        per_page_hint: u32,
+    ) -> Result<Page<Branch>> {
         let repo = RepoPath::parse(repository_url)?;
         #[derive(Deserialize)]
         struct Commit {
@@ -766,7 +799,13 @@ impl CloudProvider for GitHub {
         }
     }
 
-    async fn commit_changes(&self, _tenant: TenantId, repository_url: &str, branch: &str, changes: &ChangeSet) -> Result<String> {
+    async fn commit_changes(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        branch: &str,
+        changes: &ChangeSet,
+    ) -> Result<String> {
         crate::check_changes(changes)?;
         let repo = RepoPath::parse(repository_url)?;
         #[derive(Deserialize)]
@@ -781,7 +820,8 @@ impl CloudProvider for GitHub {
         struct GitCommit {
             tree: Object,
         }
-        let head: GitRef = self.get(&format!("{}/git/ref/{}", repo.api(), crate::http::segment(&format!("heads/{branch}")))).await?;
+        let head: GitRef =
+            self.get(&format!("{}/git/ref/{}", repo.api(), crate::http::segment(&format!("heads/{branch}")))).await?;
         let parent = head.object.sha;
         let base: GitCommit = self.get(&format!("{}/git/commits/{parent}", repo.api())).await?;
         let mut entries = Vec::with_capacity(changes.files.len());
@@ -802,7 +842,11 @@ impl CloudProvider for GitHub {
             entries.push(json!({ "path": file.path, "mode": "100644", "type": "blob", "sha": sha }));
         }
         let tree: Object = self
-            .send(Method::POST, &format!("{}/git/trees", repo.api()), &json!({ "base_tree": base.tree.sha, "tree": entries }))
+            .send(
+                Method::POST,
+                &format!("{}/git/trees", repo.api()),
+                &json!({ "base_tree": base.tree.sha, "tree": entries }),
+            )
             .await?;
         let commit: Object = self
             .send(
@@ -821,7 +865,9 @@ impl CloudProvider for GitHub {
             .await;
         match moved {
             Ok(_) => Ok(commit.sha),
-            Err(Error::Http { status: 422, .. }) => Err(Error::Conflict(format!("{branch} moved during the commit; try again"))),
+            Err(Error::Http { status: 422, .. }) => {
+                Err(Error::Conflict(format!("{branch} moved during the commit; try again")))
+            }
             Err(err) => Err(err),
         }
     }
@@ -829,7 +875,8 @@ impl CloudProvider for GitHub {
     async fn create_issue(&self, _tenant: TenantId, repository_url: &str, issue: &NewIssue) -> Result<Issue> {
         crate::check_title(&issue.title)?;
         let repo = RepoPath::parse(repository_url)?;
-        let body = json!({ "title": issue.title, "body": issue.body, "labels": issue.labels, "assignees": issue.assignees });
+        let body =
+            json!({ "title": issue.title, "body": issue.body, "labels": issue.labels, "assignees": issue.assignees });
         Ok(self.send::<GhIssue>(Method::POST, &format!("{}/issues", repo.api()), &body).await?.into_domain())
     }
 
@@ -865,7 +912,13 @@ impl CloudProvider for GitHub {
         })
     }
 
-    async fn update_issue(&self, _tenant: TenantId, repository_url: &str, number: u64, update: &IssueUpdate) -> Result<Issue> {
+    async fn update_issue(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<Issue> {
         let repo = RepoPath::parse(repository_url)?;
         let mut body = serde_json::Map::new();
         if let Some(title) = &update.title {
@@ -886,13 +939,20 @@ impl CloudProvider for GitHub {
         Ok(issue.into_domain())
     }
 
-    async fn comment_on_issue(&self, _tenant: TenantId, repository_url: &str, number: u64, body: &str) -> Result<IssueComment> {
+    async fn comment_on_issue(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<IssueComment> {
         if body.trim().is_empty() {
             return Err(Error::Invalid("a comment needs a body".into()));
         }
         let repo = RepoPath::parse(repository_url)?;
-        let comment: GhComment =
-            self.send(Method::POST, &format!("{}/issues/{number}/comments", repo.api()), &json!({ "body": body })).await?;
+        let comment: GhComment = self
+            .send(Method::POST, &format!("{}/issues/{number}/comments", repo.api()), &json!({ "body": body }))
+            .await?;
         Ok(IssueComment {
             provider_id: comment.id.to_string(),
             body: clean(comment.body),
@@ -912,12 +972,14 @@ mod tests {
 
     #[test]
     fn repository_paths_come_from_https_and_ssh_urls() {
-        for url in ["https://github.com/octo/hello.git", "https://github.com/octo/hello", "git@github.com:octo/hello.git"] {
-            let repo = RepoPath::parse(url).unwrap();
+        for url in
+            ["https://github.com/octo/hello.git", "https://github.com/octo/hello", "git@github.com:octo/hello.git"]
+        {
+            let repo = RepoPath::parse(url).expect("test value");
             assert_eq!((repo.owner.as_str(), repo.name.as_str()), ("octo", "hello"), "{url}");
         }
         assert!(RepoPath::parse("https://github.com/octo").is_err());
         assert!(RepoPath::parse("https://github.com/octo/../x").is_err());
-        assert_eq!(repo_path("https://gitlab.com/group/sub/app.git").unwrap(), "group/sub/app");
+        assert_eq!(repo_path("https://gitlab.com/group/sub/app.git").expect("test value"), "group/sub/app");
     }
 }

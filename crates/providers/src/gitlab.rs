@@ -41,7 +41,13 @@ pub struct GitLab {
 }
 
 impl GitLab {
-    pub fn new(base_url: &str, web_url: &str, token: String, policy: &UrlPolicy, settings: ClientSettings) -> Result<Self> {
+    pub fn new(
+        base_url: &str,
+        web_url: &str,
+        token: String,
+        policy: &UrlPolicy,
+        settings: ClientSettings,
+    ) -> Result<Self> {
         let base = crate::http::check_base_url(policy, base_url)?;
         let web = Url::parse(web_url).map_err(|err| Error::Invalid(format!("web URL {web_url:?}: {err}")))?;
         let mut headers = HeaderMap::new();
@@ -475,8 +481,12 @@ impl CloudProvider for GitLab {
                 first_note(discussion)?
             }
             (None, None) => {
-                self.send(Method::POST, &format!("{project}/merge_requests/{number}/notes"), &json!({ "body": comment.body }))
-                    .await?
+                self.send(
+                    Method::POST,
+                    &format!("{project}/merge_requests/{number}/notes"),
+                    &json!({ "body": comment.body }),
+                )
+                .await?
             }
             _ => return Err(Error::Invalid("an inline comment needs both path and line".into())),
         };
@@ -514,7 +524,9 @@ impl CloudProvider for GitLab {
         let notes = format!("{project}/merge_requests/{number}/notes");
         let edited = match review.summary_comment_id.as_deref() {
             Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
-                match self.send::<GlNote>(Method::PUT, &format!("{notes}/{id}"), &json!({ "body": review.summary })).await
+                match self
+                    .send::<GlNote>(Method::PUT, &format!("{notes}/{id}"), &json!({ "body": review.summary }))
+                    .await
                 {
                     Ok(note) => Some(note.id),
                     Err(Error::Http { status: 404, .. }) => None,
@@ -539,9 +551,17 @@ impl CloudProvider for GitLab {
         Ok(self.get::<GlProject>(&project).await?.into_domain())
     }
 
-    async fn list_repositories(&self, _tenant: TenantId, cursor: Option<&str>, per_page_hint: u32) -> Result<Page<RemoteRepository>> {
+    async fn list_repositories(
+        &self,
+        _tenant: TenantId,
+        cursor: Option<&str>,
+        per_page_hint: u32,
+    ) -> Result<Page<RemoteRepository>> {
         let page: Page<GlProject> = self
-            .page(&format!("projects?membership=true&order_by=path&sort=asc&per_page={}", per_page(per_page_hint)), cursor)
+            .page(
+                &format!("projects?membership=true&order_by=path&sort=asc&per_page={}", per_page(per_page_hint)),
+                cursor,
+            )
             .await?;
         Ok(Page { items: page.items.into_iter().map(GlProject::into_domain).collect(), next: page.next })
     }
@@ -580,11 +600,21 @@ impl CloudProvider for GitLab {
         Ok(Tree { entries, truncated })
     }
 
-    async fn file_contents(&self, _tenant: TenantId, repository_url: &str, path: &str, git_ref: &str) -> Result<Vec<u8>> {
+    async fn file_contents(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<Vec<u8>> {
         devops_git::check_tree_path(path)?;
         let project = self.project(repository_url)?;
         let response = self
-            .call(Method::GET, &format!("{project}/repository/files/{}/raw?ref={}", segment(path), segment(git_ref)), None)
+            .call(
+                Method::GET,
+                &format!("{project}/repository/files/{}/raw?ref={}", segment(path), segment(git_ref)),
+                None,
+            )
             .await?;
         Ok(response.body.to_vec())
     }
@@ -593,13 +623,20 @@ impl CloudProvider for GitLab {
         let repository = self.get_repository(tenant, repository_url).await?;
         let mut url = Url::parse(&repository.clone_url)
             .map_err(|err| Error::Decode { provider: PROVIDER, reason: format!("http_url_to_repo: {err}") })?;
-        url.set_username("oauth2")
-            .and_then(|()| url.set_password(Some(&self.token)))
-            .map_err(|()| Error::Decode { provider: PROVIDER, reason: "the clone URL cannot carry credentials".into() })?;
+        url.set_username("oauth2").and_then(|()| url.set_password(Some(&self.token))).map_err(|()| Error::Decode {
+            provider: PROVIDER,
+            reason: "the clone URL cannot carry credentials".into(),
+        })?;
         Ok(CloneUrl::new(url.to_string()))
     }
 
-    async fn list_branches(&self, _tenant: TenantId, repository_url: &str, cursor: Option<&str>, per_page_hint: u32) -> Result<Page<Branch>> {
+    async fn list_branches(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        cursor: Option<&str>,
+        per_page_hint: u32,
+    ) -> Result<Page<Branch>> {
         let project = self.project(repository_url)?;
         let page: Page<GlBranch> =
             self.page(&format!("{project}/repository/branches?per_page={}", per_page(per_page_hint)), cursor).await?;
@@ -619,7 +656,13 @@ impl CloudProvider for GitLab {
         }
     }
 
-    async fn commit_changes(&self, _tenant: TenantId, repository_url: &str, branch: &str, changes: &ChangeSet) -> Result<String> {
+    async fn commit_changes(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        branch: &str,
+        changes: &ChangeSet,
+    ) -> Result<String> {
         crate::check_changes(changes)?;
         let project = self.project(repository_url)?;
         #[derive(Deserialize)]
@@ -665,7 +708,13 @@ impl CloudProvider for GitLab {
         Ok(Page { items: page.items.into_iter().map(GlIssue::into_domain).collect(), next: page.next })
     }
 
-    async fn update_issue(&self, _tenant: TenantId, repository_url: &str, number: u64, update: &IssueUpdate) -> Result<Issue> {
+    async fn update_issue(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<Issue> {
         let project = self.project(repository_url)?;
         let mut body = serde_json::Map::new();
         if let Some(title) = &update.title {
@@ -681,16 +730,24 @@ impl CloudProvider for GitLab {
         if let Some(labels) = &update.labels {
             body.insert("labels".into(), json!(labels.join(",")));
         }
-        let issue: GlIssue = self.send(Method::PUT, &format!("{project}/issues/{number}"), &Value::Object(body)).await?;
+        let issue: GlIssue =
+            self.send(Method::PUT, &format!("{project}/issues/{number}"), &Value::Object(body)).await?;
         Ok(issue.into_domain())
     }
 
-    async fn comment_on_issue(&self, _tenant: TenantId, repository_url: &str, number: u64, body: &str) -> Result<IssueComment> {
+    async fn comment_on_issue(
+        &self,
+        _tenant: TenantId,
+        repository_url: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<IssueComment> {
         if body.trim().is_empty() {
             return Err(Error::Invalid("a comment needs a body".into()));
         }
         let project = self.project(repository_url)?;
-        let note: GlNote = self.send(Method::POST, &format!("{project}/issues/{number}/notes"), &json!({ "body": body })).await?;
+        let note: GlNote =
+            self.send(Method::POST, &format!("{project}/issues/{number}/notes"), &json!({ "body": body })).await?;
         Ok(IssueComment {
             provider_id: note.id.to_string(),
             body: clean(note.body),

@@ -162,7 +162,8 @@ impl ApiClient {
             .user_agent(concat!("devops-mcp/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(resolver))
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_host = attempt.previous().first().map(|first| first.host_str()) == Some(attempt.url().host_str());
+                let same_host =
+                    attempt.previous().first().map(|first| first.host_str()) == Some(attempt.url().host_str());
                 if same_host && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
             }))
             .build()
@@ -187,18 +188,20 @@ impl ApiClient {
     /// absolute URL (a `Link` header's) must stay on the base's origin.
     pub fn url(&self, path: &str) -> Result<Url> {
         if path.starts_with("http://") || path.starts_with("https://") {
-            let url = Url::parse(path).map_err(|err| Error::Decode { provider: self.provider, reason: err.to_string() })?;
+            let url =
+                Url::parse(path).map_err(|err| Error::Decode { provider: self.provider, reason: err.to_string() })?;
             if url.origin() != self.base.origin() {
                 return Err(Error::Decode {
                     provider: self.provider,
-                    reason: format!("a link to another origin ({}) was not followed", url.origin().ascii_serialization()),
+                    reason: format!(
+                        "a link to another origin ({}) was not followed",
+                        url.origin().ascii_serialization()
+                    ),
                 });
             }
             return Ok(url);
         }
-        self.base
-            .join(path.trim_start_matches('/'))
-            .map_err(|err| Error::Invalid(format!("{path}: {err}")))
+        self.base.join(path.trim_start_matches('/')).map_err(|err| Error::Invalid(format!("{path}: {err}")))
     }
 
     /// Sends one call, retrying what is safe to retry, and maps an error
@@ -242,7 +245,11 @@ impl ApiClient {
             let headers = response.headers().clone();
             if let Some(wait) = rate_limit_wait(status, &headers, SystemTime::now()) {
                 if wait <= self.settings.max_rate_limit_wait && attempt < self.settings.max_retries {
-                    tracing::info!(provider = self.provider, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
+                    tracing::info!(
+                        provider = self.provider,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited; waiting"
+                    );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                     continue;
@@ -374,7 +381,8 @@ fn error_message(body: &[u8]) -> Option<String> {
 /// `name: value` for a secret header value, marked sensitive so it is never
 /// printed by reqwest or our logs.
 pub fn secret_header(name: HeaderName, value: &str) -> Result<HeaderMap> {
-    let mut value = HeaderValue::from_str(value).map_err(|_| Error::Credentials("a token with invalid characters".into()))?;
+    let mut value =
+        HeaderValue::from_str(value).map_err(|_| Error::Credentials("a token with invalid characters".into()))?;
     value.set_sensitive(true);
     let mut headers = HeaderMap::new();
     headers.insert(name, value);
@@ -391,7 +399,7 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap())).collect()
+        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).expect("test value"))).collect()
     }
 
     #[test]
@@ -410,7 +418,10 @@ mod tests {
         assert_eq!(rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &date, now), Some(Duration::from_secs(7)));
         let past = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "900")]);
         assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &past, now), Some(Duration::ZERO));
-        assert_eq!(rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now), Some(Duration::from_secs(60)));
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]
@@ -434,11 +445,11 @@ mod tests {
     #[test]
     fn error_messages_are_short_and_clean() {
         let github = br#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom"}]}"#;
-        assert!(error_message(github).unwrap().starts_with("Validation Failed: [{"));
+        assert!(error_message(github).expect("test value").starts_with("Validation Failed: [{"));
         let gitlab = br#"{"message":{"title":["can't be blank"]}}"#;
-        assert_eq!(error_message(gitlab).unwrap(), r#"{"title":["can't be blank"]}"#);
+        assert_eq!(error_message(gitlab).expect("test value"), r#"{"title":["can't be blank"]}"#);
         let hidden = "{\"message\":\"Not\u{202E} Found\"}";
-        assert_eq!(error_message(hidden.as_bytes()).unwrap(), "Not Found");
+        assert_eq!(error_message(hidden.as_bytes()).expect("test value"), "Not Found");
         assert_eq!(error_message(b"<html>"), None);
     }
 

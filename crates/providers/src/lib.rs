@@ -34,7 +34,9 @@ use devops_models::{
 };
 use serde::Serialize;
 
-pub use connections::{AuthKind, Connection, ConnectionCredentials, Connections, Hosts, NewConnection, ProviderKind, Sealer};
+pub use connections::{
+    AuthKind, Connection, ConnectionCredentials, Connections, Hosts, NewConnection, ProviderKind, Sealer,
+};
 pub use local::LocalGitHost;
 
 #[derive(Debug, thiserror::Error)]
@@ -376,7 +378,12 @@ pub trait CloudProvider: Send + Sync + 'static {
     ) -> Result<PostedReview>;
 
     /// The pull request's files, each with its patch.
-    async fn pull_request_files(&self, _tenant: TenantId, _repository_url: &str, _number: u64) -> Result<Vec<FilePatch>> {
+    async fn pull_request_files(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _number: u64,
+    ) -> Result<Vec<FilePatch>> {
         Err(Error::unsupported(self.provider(), "listing a pull request's files"))
     }
 
@@ -384,14 +391,25 @@ pub trait CloudProvider: Send + Sync + 'static {
         Err(Error::unsupported(self.provider(), "describing a repository"))
     }
     /// The repositories the connection's credentials can see.
-    async fn list_repositories(&self, _tenant: TenantId, _cursor: Option<&str>, _per_page: u32) -> Result<Page<RemoteRepository>> {
+    async fn list_repositories(
+        &self,
+        _tenant: TenantId,
+        _cursor: Option<&str>,
+        _per_page: u32,
+    ) -> Result<Page<RemoteRepository>> {
         Err(Error::unsupported(self.provider(), "listing repositories"))
     }
     /// Every path at `git_ref` (a branch, tag or commit).
     async fn tree(&self, _tenant: TenantId, _repository_url: &str, _git_ref: &str) -> Result<Tree> {
         Err(Error::unsupported(self.provider(), "listing a tree"))
     }
-    async fn file_contents(&self, _tenant: TenantId, _repository_url: &str, _path: &str, _git_ref: &str) -> Result<Vec<u8>> {
+    async fn file_contents(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _path: &str,
+        _git_ref: &str,
+    ) -> Result<Vec<u8>> {
         Err(Error::unsupported(self.provider(), "reading files"))
     }
     /// The URL to clone with, credentials injected: for one clone, now.
@@ -399,15 +417,33 @@ pub trait CloudProvider: Send + Sync + 'static {
         Err(Error::unsupported(self.provider(), "authenticated clone URLs"))
     }
 
-    async fn list_branches(&self, _tenant: TenantId, _repository_url: &str, _cursor: Option<&str>, _per_page: u32) -> Result<Page<Branch>> {
+    async fn list_branches(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _cursor: Option<&str>,
+        _per_page: u32,
+    ) -> Result<Page<Branch>> {
         Err(Error::unsupported(self.provider(), "listing branches"))
     }
     /// A new branch at `from` (a branch, tag or commit).
-    async fn create_branch(&self, _tenant: TenantId, _repository_url: &str, _name: &str, _from: &str) -> Result<Branch> {
+    async fn create_branch(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _name: &str,
+        _from: &str,
+    ) -> Result<Branch> {
         Err(Error::unsupported(self.provider(), "creating branches"))
     }
     /// One commit on top of `branch` with `changes`; returns its sha.
-    async fn commit_changes(&self, _tenant: TenantId, _repository_url: &str, _branch: &str, _changes: &ChangeSet) -> Result<String> {
+    async fn commit_changes(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _branch: &str,
+        _changes: &ChangeSet,
+    ) -> Result<String> {
         Err(Error::unsupported(self.provider(), "committing change sets"))
     }
 
@@ -427,10 +463,22 @@ pub trait CloudProvider: Send + Sync + 'static {
     ) -> Result<Page<Issue>> {
         Err(Error::unsupported(self.provider(), "issues"))
     }
-    async fn update_issue(&self, _tenant: TenantId, _repository_url: &str, _number: u64, _update: &IssueUpdate) -> Result<Issue> {
+    async fn update_issue(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _number: u64,
+        _update: &IssueUpdate,
+    ) -> Result<Issue> {
         Err(Error::unsupported(self.provider(), "issues"))
     }
-    async fn comment_on_issue(&self, _tenant: TenantId, _repository_url: &str, _number: u64, _body: &str) -> Result<IssueComment> {
+    async fn comment_on_issue(
+        &self,
+        _tenant: TenantId,
+        _repository_url: &str,
+        _number: u64,
+        _body: &str,
+    ) -> Result<IssueComment> {
         Err(Error::unsupported(self.provider(), "issues"))
     }
 
@@ -439,4 +487,3 @@ pub trait CloudProvider: Send + Sync + 'static {
         None
     }
 }
-

@@ -22,9 +22,9 @@ use axum::{Extension, Json, Router};
 use devops_adapters::secrets::SecretValue;
 use devops_errors::{ApiError, ErrorCode};
 use devops_models::{EventEnvelope, Principal, Scope, TenantId};
+use devops_providers::webhooks::{self, WebhookEvent, WebhookFormat};
 use devops_runtime::auth::require_scope;
 use devops_runtime::http::{AppPath, api_error};
-use devops_providers::webhooks::{self, WebhookEvent, WebhookFormat};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -114,7 +114,11 @@ fn bad_signature() -> ApiError {
 }
 
 /// The tenant's secret, or the same error a wrong signature gets.
-async fn tenant_secret(state: &AppState, raw_tenant: &str, provider: &str) -> Result<(TenantId, SecretValue), ApiError> {
+async fn tenant_secret(
+    state: &AppState,
+    raw_tenant: &str,
+    provider: &str,
+) -> Result<(TenantId, SecretValue), ApiError> {
     let tenant = raw_tenant.parse::<Uuid>().map(TenantId).map_err(|_| bad_signature())?;
     let secret = state.secrets.get(&secret_name(tenant, provider)).await.map_err(api_error)?;
     secret.map(|s| (tenant, s)).ok_or_else(bad_signature)
@@ -191,8 +195,7 @@ async fn accept(
             )
         }
     };
-    let mut event =
-        EventEnvelope::new(event_type.clone(), tenant, format!("{provider}:{delivery}"), payload);
+    let mut event = EventEnvelope::new(event_type.clone(), tenant, format!("{provider}:{delivery}"), payload);
     devops_telemetry::inject_trace_context(&mut event.trace_context);
     state.store.enqueue_outbox(tenant, &event).await.map_err(api_error)?;
     tracing::info!(%tenant, event_type, event_id = %event.id, provider, "webhook queued");

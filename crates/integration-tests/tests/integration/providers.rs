@@ -102,12 +102,7 @@ async fn forward(State(proxy): State<PrismProxy>, request: Request) -> Response 
         method: parts.method.to_string(),
         path,
         status: status.as_u16(),
-        authorization: parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
+        authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         request_violations,
     });
     let mut response = Response::builder().status(status.as_u16());
@@ -155,7 +150,11 @@ fn change_set() -> ChangeSet {
         base_ref: "main".into(),
         message: "Add the service".into(),
         files: vec![
-            FileChange { kind: FileChangeKind::Add, path: "src/service.rs".into(), content: b"fn main() {}\n".to_vec() },
+            FileChange {
+                kind: FileChangeKind::Add,
+                path: "src/service.rs".into(),
+                content: b"fn main() {}\n".to_vec(),
+            },
             FileChange { kind: FileChangeKind::Modify, path: "README.md".into(), content: b"# Hello\n".to_vec() },
             FileChange { kind: FileChangeKind::Delete, path: "old.txt".into(), content: Vec::new() },
         ],
@@ -190,7 +189,11 @@ async fn github_requests_validate_against_the_official_openapi_description() {
     assert!(pr.number > 0);
     github.get_pull_request(t, url, 1).await.expect("get");
     github.list_pull_requests(t, url, Some(PullRequestState::Open), None, 10).await.expect("list");
-    let update = PullRequestUpdate { title: Some("New title".into()), state: Some(PullRequestState::Closed), ..Default::default() };
+    let update = PullRequestUpdate {
+        title: Some("New title".into()),
+        state: Some(PullRequestState::Closed),
+        ..Default::default()
+    };
     github.update_pull_request(t, url, 1, &update).await.expect("update");
     for method in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
         assert!(github.merge_pull_request(t, url, 1, method).await.expect("merge").merged);
@@ -210,7 +213,12 @@ async fn github_requests_validate_against_the_official_openapi_description() {
     let posted = github.post_review(t, url, 1, &review).await.expect("review");
     assert_eq!(posted.inline_posted, 1);
 
-    let issue = NewIssue { title: "Broken".into(), body: "It breaks".into(), labels: vec!["bug".into()], assignees: vec!["octocat".into()] };
+    let issue = NewIssue {
+        title: "Broken".into(),
+        body: "It breaks".into(),
+        labels: vec!["bug".into()],
+        assignees: vec!["octocat".into()],
+    };
     github.create_issue(t, url, &issue).await.expect("create issue");
     // This operation's example is wrapped in a `value` object.
     example_may_not_decode(github.get_issue(t, url, 1).await);
@@ -275,7 +283,7 @@ async fn github_app_connections_authenticate_with_installation_tokens() {
     validation.set_required_spec_claims(&["exp", "iat", "iss"]);
     let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("a JWT the app's key signed").claims;
     assert_eq!(claims["iss"], "12345");
-    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    let lifetime = claims["exp"].as_u64().expect("test value") - claims["iat"].as_u64().expect("test value");
     assert!(lifetime <= 600, "GitHub refuses app JWTs valid over 10 minutes: {lifetime}");
     assert!(seen.iter().any(|s| s.path.starts_with("/installation/repositories")));
     // The spec's example token ("ghs_16C7e42F292c6912E7710c838347Ae178B4a") authenticates the rest.
@@ -291,9 +299,25 @@ fn rsa_key_pair() -> (String, String) {
         let status = std::process::Command::new("openssl").args(args).status().expect("openssl");
         assert!(status.success(), "openssl {args:?}");
     };
-    run(&["genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", private.to_str().unwrap()]);
-    run(&["pkey", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()]);
-    (std::fs::read_to_string(private).unwrap(), std::fs::read_to_string(public).unwrap())
+    run(&[
+        "genpkey",
+        "-quiet",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        private.to_str().expect("test value"),
+    ]);
+    run(&[
+        "pkey",
+        "-in",
+        private.to_str().expect("test value"),
+        "-pubout",
+        "-out",
+        public.to_str().expect("test value"),
+    ]);
+    (std::fs::read_to_string(private).expect("test value"), std::fs::read_to_string(public).expect("test value"))
 }
 
 // ------------------------------------------------- recorded exchanges replay
@@ -326,12 +350,20 @@ async fn replay(State(replay): State<Replay>, request: Request) -> Response {
     let (theirs, their_query) = query_pairs(recorded_path);
     let query_ok = their_query.iter().all(|pair| our_query.contains(pair));
     if next["method"] != method.as_str() || ours != theirs || !query_ok {
-        replay.failures.lock().expect("failures").push(format!("{method} {path}, recorded {} {recorded_path}", next["method"]));
+        replay
+            .failures
+            .lock()
+            .expect("failures")
+            .push(format!("{method} {path}, recorded {} {recorded_path}", next["method"]));
     }
     if let Some(expected) = next.get("body").filter(|b| !b.is_null() && !b.as_str().is_some_and(str::is_empty)) {
         let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if &sent != expected {
-            replay.failures.lock().expect("failures").push(format!("{method} {path}: body {sent}, recorded {expected}"));
+            replay
+                .failures
+                .lock()
+                .expect("failures")
+                .push(format!("{method} {path}: body {sent}, recorded {expected}"));
         }
     }
     let base = replay.base.lock().expect("base").clone();
@@ -353,10 +385,9 @@ async fn replay(State(replay): State<Replay>, request: Request) -> Response {
 }
 
 async fn replay_scenario(dir: &Path, scenario: &str, skip: usize, take: usize) -> (String, Replay) {
-    let recorded: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(dir.join(scenario).join("normalized-fixture.json")).expect("scenario"),
-    )
-    .expect("scenario JSON");
+    let recorded: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(dir.join(scenario).join("normalized-fixture.json")).expect("scenario"))
+            .expect("scenario JSON");
     let state = Replay {
         exchanges: Arc::new(Mutex::new(recorded.into_iter().skip(skip).take(take).collect())),
         failures: Arc::default(),
@@ -371,7 +402,11 @@ fn assert_replayed(replay: &Replay) {
     let failures = replay.failures.lock().expect("failures");
     assert!(failures.is_empty(), "requests that differ from the recorded ones: {failures:?}");
     let left = replay.exchanges.lock().expect("exchanges");
-    assert!(left.is_empty(), "recorded exchanges never made: {:?}", left.iter().map(|e| &e["path"]).collect::<Vec<_>>());
+    assert!(
+        left.is_empty(),
+        "recorded exchanges never made: {:?}",
+        left.iter().map(|e| &e["path"]).collect::<Vec<_>>()
+    );
 }
 
 /// Real GitHub answers recorded by `@octokit/fixtures`: a repository, five
@@ -382,10 +417,16 @@ async fn github_replays_recorded_real_exchanges() {
     let Some(dir) = devops_integration_tests::service("DEVOPS_MCP_TEST_OCTOKIT_FIXTURES") else { return };
     let dir = PathBuf::from(dir);
     let t = tenant();
-    let adapter = |base: &str| GitHub::new(base, GitHubAuth::Token("0000000000000000000000000000000000000001".into()), &loopback(), quick()).expect("adapter");
+    let adapter = |base: &str| {
+        GitHub::new(base, GitHubAuth::Token("0000000000000000000000000000000000000001".into()), &loopback(), quick())
+            .expect("adapter")
+    };
 
     let (base, state) = replay_scenario(&dir, "get-repository", 0, 1).await;
-    let repository = adapter(&base).get_repository(t, "https://github.com/octokit-fixture-org/hello-world").await.expect("repository");
+    let repository = adapter(&base)
+        .get_repository(t, "https://github.com/octokit-fixture-org/hello-world")
+        .await
+        .expect("repository");
     assert_eq!(repository.full_name, "octokit-fixture-org/hello-world");
     assert_eq!(repository.default_branch, "master");
     assert_eq!(repository.provider_id, "1000");
@@ -409,7 +450,10 @@ async fn github_replays_recorded_real_exchanges() {
 
     // GitHub answers a renamed repository's old name with a 301 to its id.
     let (base, state) = replay_scenario(&dir, "rename-repository", 1, 2).await;
-    let renamed = adapter(&base).get_repository(t, "https://github.com/octokit-fixture-org/rename-repository").await.expect("followed");
+    let renamed = adapter(&base)
+        .get_repository(t, "https://github.com/octokit-fixture-org/rename-repository")
+        .await
+        .expect("followed");
     assert_eq!(renamed.provider_id, "1000");
     assert_replayed(&state);
 }
@@ -422,30 +466,34 @@ async fn github_webhook_examples_parse_into_our_events() {
     let events: Vec<Value> = serde_json::from_slice(&std::fs::read(path).expect("examples")).expect("JSON");
     let mut checked = 0;
     for event in events.iter().filter(|e| matches!(e["name"].as_str(), Some("push" | "pull_request" | "ping"))) {
-        let name = event["name"].as_str().unwrap();
+        let name = event["name"].as_str().expect("test value");
         for example in event["examples"].as_array().into_iter().flatten() {
-            let body = serde_json::to_vec(example).unwrap();
+            let body = serde_json::to_vec(example).expect("test value");
             let mut headers = signed_github(b"webhook-secret", &body);
-            headers.insert("x-github-event", name.parse().unwrap());
-            headers.insert("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap());
+            headers.insert("x-github-event", name.parse().expect("test value"));
+            headers.insert("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().expect("test value"));
             GITHUB.verify(&headers, &body, b"webhook-secret").expect("signature");
             assert!(GITHUB.verify(&headers, &body, b"another-secret").is_err());
             let parsed = GITHUB.parse(&headers, &body).expect("parses");
             match (name, parsed) {
                 ("push", WebhookEvent::Push { repository_urls, branch, after, .. }) => {
-                    assert_eq!(format!("refs/heads/{branch}"), example["ref"].as_str().unwrap());
-                    assert_eq!(after, example["after"].as_str().unwrap());
-                    assert!(repository_urls.contains(&example["repository"]["clone_url"].as_str().unwrap().to_owned()));
+                    assert_eq!(format!("refs/heads/{branch}"), example["ref"].as_str().expect("test value"));
+                    assert_eq!(after, example["after"].as_str().expect("test value"));
+                    assert!(
+                        repository_urls
+                            .contains(&example["repository"]["clone_url"].as_str().expect("test value").to_owned())
+                    );
                 }
                 ("push", WebhookEvent::Ignored(_)) => assert!(
-                    example["deleted"] == true || !example["ref"].as_str().unwrap().starts_with("refs/heads/"),
+                    example["deleted"] == true
+                        || !example["ref"].as_str().expect("test value").starts_with("refs/heads/"),
                     "{example}"
                 ),
                 ("pull_request", WebhookEvent::PullRequest { action, number, head_sha, base_ref, .. }) => {
-                    assert_eq!(action.as_str(), example["action"].as_str().unwrap());
-                    assert_eq!(number, example["number"].as_u64().unwrap());
-                    assert_eq!(head_sha, example["pull_request"]["head"]["sha"].as_str().unwrap());
-                    assert_eq!(base_ref, example["pull_request"]["base"]["ref"].as_str().unwrap());
+                    assert_eq!(action.as_str(), example["action"].as_str().expect("test value"));
+                    assert_eq!(number, example["number"].as_u64().expect("test value"));
+                    assert_eq!(head_sha, example["pull_request"]["head"]["sha"].as_str().expect("test value"));
+                    assert_eq!(base_ref, example["pull_request"]["base"]["ref"].as_str().expect("test value"));
                 }
                 ("pull_request", WebhookEvent::Ignored(_)) => {
                     assert!(!matches!(example["action"].as_str(), Some("opened" | "synchronize" | "reopened")));
@@ -461,11 +509,11 @@ async fn github_webhook_examples_parse_into_our_events() {
 
 fn signed_github(secret: &[u8], body: &[u8]) -> axum::http::HeaderMap {
     use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("test value");
     mac.update(body);
     let mut headers = axum::http::HeaderMap::new();
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    headers.insert("x-hub-signature-256", signature.parse().unwrap());
+    headers.insert("x-hub-signature-256", signature.parse().expect("test value"));
     headers
 }
 
@@ -482,8 +530,9 @@ async fn gitlab_recorded(testdata: PathBuf) -> (String, Arc<Mutex<Vec<String>>>)
         async move {
             let path = request.uri().path().to_owned();
             let query = request.uri().query().unwrap_or_default().to_owned();
-            let token = request.headers().get("private-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            log.lock().unwrap().push(format!("{} {path}?{query} token={token}", request.method()));
+            let token =
+                request.headers().get("private-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            log.lock().expect("test value").push(format!("{} {path}?{query} token={token}", request.method()));
             let page2 = query.split('&').any(|p| p == "page=2");
             let file = match (request.method().as_str(), path.as_str()) {
                 (_, p) if p.ends_with("/merge_requests/1/diffs") => "list_merge_request_diff.json",
@@ -492,7 +541,12 @@ async fn gitlab_recorded(testdata: PathBuf) -> (String, Arc<Mutex<Vec<String>>>)
                 ("GET", p) if p.ends_with("/repository/branches") => "list_branches.json",
                 ("POST", p) if p.ends_with("/repository/branches") => "get_branch.json",
                 (_, p) if p.ends_with("/issues/1") => "issue_move.json",
-                _ => return Response::builder().status(404).body(Body::from(r#"{"message":"404 Not Found"}"#)).unwrap(),
+                _ => {
+                    return Response::builder()
+                        .status(404)
+                        .body(Body::from(r#"{"message":"404 Not Found"}"#))
+                        .expect("test value");
+                }
             };
             let body = std::fs::read(testdata.join(file)).expect("recorded body");
             let next = if path.ends_with("/repository/branches") && !page2 { "2" } else { "" };
@@ -500,7 +554,7 @@ async fn gitlab_recorded(testdata: PathBuf) -> (String, Arc<Mutex<Vec<String>>>)
                 .header("content-type", "application/json")
                 .header("x-next-page", next)
                 .body(Body::from(body))
-                .unwrap()
+                .expect("test value")
         }
     };
     (serve(axum::Router::new().fallback(handler)).await, seen)
@@ -512,53 +566,64 @@ async fn gitlab_recorded(testdata: PathBuf) -> (String, Arc<Mutex<Vec<String>>>)
 async fn gitlab_maps_the_official_clients_recorded_responses() {
     let Some(testdata) = devops_integration_tests::service("DEVOPS_MCP_TEST_GITLAB_TESTDATA") else { return };
     let testdata = PathBuf::from(testdata);
-    let recorded = |file: &str| -> Value { serde_json::from_slice(&std::fs::read(testdata.join(file)).unwrap()).unwrap() };
+    let recorded = |file: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(testdata.join(file)).expect("test value")).expect("test value")
+    };
     let (base, seen) = gitlab_recorded(testdata.clone()).await;
-    let gitlab = GitLab::new(&format!("{base}/api/v4"), "https://gitlab.com", "glpat-test".into(), &loopback(), quick())
-        .expect("adapter");
+    let gitlab =
+        GitLab::new(&format!("{base}/api/v4"), "https://gitlab.com", "glpat-test".into(), &loopback(), quick())
+            .expect("adapter");
     let (t, url) = (tenant(), "https://gitlab.com/gitlab-org/gitlab.git");
 
     let mr = gitlab.get_pull_request(t, url, 1).await.expect("merge request");
     let expected = recorded("get_merge_request.json");
-    assert_eq!(mr.number, expected["iid"].as_u64().unwrap());
-    assert_eq!(mr.title, expected["title"].as_str().unwrap());
-    assert_eq!(mr.source_branch, expected["source_branch"].as_str().unwrap());
-    assert_eq!(mr.target_branch, expected["target_branch"].as_str().unwrap());
-    assert_eq!(mr.head_sha, expected["sha"].as_str().unwrap());
+    assert_eq!(mr.number, expected["iid"].as_u64().expect("test value"));
+    assert_eq!(mr.title, expected["title"].as_str().expect("test value"));
+    assert_eq!(mr.source_branch, expected["source_branch"].as_str().expect("test value"));
+    assert_eq!(mr.target_branch, expected["target_branch"].as_str().expect("test value"));
+    assert_eq!(mr.head_sha, expected["sha"].as_str().expect("test value"));
     assert_eq!(mr.state, PullRequestState::Open);
-    assert_eq!(mr.url, expected["web_url"].as_str().unwrap());
+    assert_eq!(mr.url, expected["web_url"].as_str().expect("test value"));
 
     let listed = gitlab.list_pull_requests(t, url, None, None, 100).await.expect("merge requests");
-    let expected: Vec<u64> = recorded("get_merge_requests.json").as_array().unwrap().iter().map(|m| m["iid"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = recorded("get_merge_requests.json")
+        .as_array()
+        .expect("test value")
+        .iter()
+        .map(|m| m["iid"].as_u64().expect("test value"))
+        .collect();
     assert_eq!(listed.iter().map(|p| p.number).collect::<Vec<_>>(), expected);
 
     let files = gitlab.pull_request_files(t, url, 1).await.expect("diffs");
     let expected = recorded("list_merge_request_diff.json");
-    let expected = expected.as_array().unwrap();
+    let expected = expected.as_array().expect("test value");
     assert_eq!(files.len(), expected.len());
     for (file, diff) in files.iter().zip(expected) {
-        assert_eq!(file.path, diff["new_path"].as_str().unwrap());
-        assert_eq!(file.patch.as_deref().unwrap_or_default(), diff["diff"].as_str().unwrap());
+        assert_eq!(file.path, diff["new_path"].as_str().expect("test value"));
+        assert_eq!(file.patch.as_deref().unwrap_or_default(), diff["diff"].as_str().expect("test value"));
     }
 
     let first = gitlab.list_branches(t, url, None, 20).await.expect("branches");
     let expected = recorded("list_branches.json");
-    assert_eq!(first.items[0].name, expected[0]["name"].as_str().unwrap());
-    assert_eq!(first.items[0].commit_sha, expected[0]["commit"]["id"].as_str().unwrap());
+    assert_eq!(first.items[0].name, expected[0]["name"].as_str().expect("test value"));
+    assert_eq!(first.items[0].commit_sha, expected[0]["commit"]["id"].as_str().expect("test value"));
     assert_eq!(first.next.as_deref(), Some("2"));
     let second = gitlab.list_branches(t, url, first.next.as_deref(), 20).await.expect("page 2");
     assert_eq!(second.next, None);
     let branch = gitlab.create_branch(t, url, "feature-a", "main").await.expect("branch");
-    assert_eq!(branch.name, recorded("get_branch.json")["name"].as_str().unwrap());
+    assert_eq!(branch.name, recorded("get_branch.json")["name"].as_str().expect("test value"));
 
     let issue = gitlab.get_issue(t, url, 1).await.expect("issue");
     let expected = recorded("issue_move.json");
-    assert_eq!(issue.number, expected["iid"].as_u64().unwrap());
-    assert_eq!(issue.title, expected["title"].as_str().unwrap());
+    assert_eq!(issue.number, expected["iid"].as_u64().expect("test value"));
+    assert_eq!(issue.title, expected["title"].as_str().expect("test value"));
 
-    let seen = seen.lock().unwrap().clone();
+    let seen = seen.lock().expect("test value").clone();
     assert!(seen.iter().all(|s| s.ends_with("token=glpat-test")), "PRIVATE-TOKEN on every call: {seen:?}");
-    assert!(seen.iter().all(|s| s.contains("/api/v4/projects/gitlab-org%2Fgitlab/")), "projects by encoded path: {seen:?}");
+    assert!(
+        seen.iter().all(|s| s.contains("/api/v4/projects/gitlab-org%2Fgitlab/")),
+        "projects by encoded path: {seen:?}"
+    );
 }
 
 /// GitLab's documented webhook payloads, as the Go client keeps them.
@@ -568,33 +633,35 @@ async fn gitlab_webhook_examples_parse_into_our_events() {
     let read = |file: &str| std::fs::read(PathBuf::from(&testdata).join("webhooks").join(file)).expect("example");
     let headers = |event: &str| {
         let mut headers = axum::http::HeaderMap::new();
-        headers.insert("x-gitlab-event", event.parse().unwrap());
-        headers.insert("x-gitlab-token", "tok".parse().unwrap());
-        headers.insert("x-gitlab-event-uuid", "13792a34-cac6-4fda-95a8-c58e00a3954e".parse().unwrap());
+        headers.insert("x-gitlab-event", event.parse().expect("test value"));
+        headers.insert("x-gitlab-token", "tok".parse().expect("test value"));
+        headers.insert("x-gitlab-event-uuid", "13792a34-cac6-4fda-95a8-c58e00a3954e".parse().expect("test value"));
         headers
     };
     let push = read("push.json");
-    let payload: Value = serde_json::from_slice(&push).unwrap();
+    let payload: Value = serde_json::from_slice(&push).expect("test value");
     GITLAB.verify(&headers("Push Hook"), &push, b"tok").expect("token");
     assert!(GITLAB.verify(&headers("Push Hook"), &push, b"other").is_err());
     match GITLAB.parse(&headers("Push Hook"), &push).expect("push") {
         WebhookEvent::Push { repository_urls, branch, after, .. } => {
-            assert_eq!(format!("refs/heads/{branch}"), payload["ref"].as_str().unwrap());
-            assert_eq!(after, payload["after"].as_str().unwrap());
-            assert!(repository_urls.contains(&payload["project"]["git_http_url"].as_str().unwrap().to_owned()));
+            assert_eq!(format!("refs/heads/{branch}"), payload["ref"].as_str().expect("test value"));
+            assert_eq!(after, payload["after"].as_str().expect("test value"));
+            assert!(
+                repository_urls.contains(&payload["project"]["git_http_url"].as_str().expect("test value").to_owned())
+            );
         }
         other => panic!("push became {other:?}"),
     }
     let merge_request = read("merge_request.json");
-    let payload: Value = serde_json::from_slice(&merge_request).unwrap();
+    let payload: Value = serde_json::from_slice(&merge_request).expect("test value");
     let attributes = &payload["object_attributes"];
     match GITLAB.parse(&headers("Merge Request Hook"), &merge_request).expect("merge request") {
         WebhookEvent::PullRequest { action, number, head_sha, head_ref, base_ref, .. } => {
-            assert_eq!(number, attributes["iid"].as_u64().unwrap());
-            assert_eq!(head_sha, attributes["last_commit"]["id"].as_str().unwrap());
-            assert_eq!(head_ref, attributes["source_branch"].as_str().unwrap());
-            assert_eq!(base_ref, attributes["target_branch"].as_str().unwrap());
-            let expected = match attributes["action"].as_str().unwrap() {
+            assert_eq!(number, attributes["iid"].as_u64().expect("test value"));
+            assert_eq!(head_sha, attributes["last_commit"]["id"].as_str().expect("test value"));
+            assert_eq!(head_ref, attributes["source_branch"].as_str().expect("test value"));
+            assert_eq!(base_ref, attributes["target_branch"].as_str().expect("test value"));
+            let expected = match attributes["action"].as_str().expect("test value") {
                 "open" => PullRequestAction::Opened,
                 "reopen" => PullRequestAction::Reopened,
                 _ => PullRequestAction::Synchronize,
@@ -612,8 +679,11 @@ async fn gitlab_webhook_examples_parse_into_our_events() {
 
 // ------------------------------------------------- rate limits and retries
 
+/// A status, headers, and how long to wait before answering.
+type Answer = (u16, Vec<(&'static str, String)>, Duration);
+
 /// Answers from a script, one per request, counting them.
-async fn scripted(answers: Vec<(u16, Vec<(&'static str, String)>, Duration)>) -> (String, Arc<AtomicUsize>) {
+async fn scripted(answers: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
     let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
     let count = Arc::new(AtomicUsize::new(0));
     let counter = count.clone();
@@ -622,7 +692,8 @@ async fn scripted(answers: Vec<(u16, Vec<(&'static str, String)>, Duration)>) ->
         let counter = counter.clone();
         async move {
             counter.fetch_add(1, Ordering::SeqCst);
-            let (status, headers, delay) = answers.lock().unwrap().pop_front().unwrap_or((500, vec![], Duration::ZERO));
+            let (status, headers, delay) =
+                answers.lock().expect("test value").pop_front().unwrap_or((500, vec![], Duration::ZERO));
             tokio::time::sleep(delay).await;
             let mut response = Response::builder().status(status).header("content-type", "application/json");
             for (name, value) in headers {
@@ -633,7 +704,7 @@ async fn scripted(answers: Vec<(u16, Vec<(&'static str, String)>, Duration)>) ->
             } else {
                 r#"{"message":"API rate limit exceeded"}"#
             };
-            response.body(Body::from(body)).unwrap()
+            response.body(Body::from(body)).expect("test value")
         }
     };
     (serve(axum::Router::new().fallback(handler)).await, count)
@@ -657,7 +728,7 @@ async fn rate_limits_are_waited_out_within_bounds_and_reported_beyond() {
     // GitHub's primary limit: 403 with x-ratelimit-remaining 0 and a reset beyond the bound.
     let reset = (std::time::SystemTime::now() + Duration::from_secs(3600))
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("test value")
         .as_secs()
         .to_string();
     let limited = (403, vec![("x-ratelimit-remaining", "0".into()), ("x-ratelimit-reset", reset)], Duration::ZERO);
@@ -665,7 +736,9 @@ async fn rate_limits_are_waited_out_within_bounds_and_reported_beyond() {
     let err = github(&base, quick()).get_repository(tenant(), url).await.expect_err("limited");
     assert_eq!(err.code(), ErrorCode::RateLimited);
     assert!(err.retryable());
-    assert!(matches!(err, devops_providers::Error::Http { retry_after: Some(wait), .. } if wait > Duration::from_secs(3500)));
+    assert!(
+        matches!(err, devops_providers::Error::Http { retry_after: Some(wait), .. } if wait > Duration::from_secs(3500))
+    );
     assert_eq!(count.load(Ordering::SeqCst), 1, "not waited out: reported at once");
 
     // A plain 403 is a permission error: not retried, not retryable.
@@ -702,13 +775,16 @@ async fn rate_limits_are_waited_out_within_bounds_and_reported_beyond() {
 #[tokio::test]
 async fn provider_calls_refuse_private_addresses() {
     let (base, count) = scripted(vec![(200, vec![], Duration::ZERO)]).await;
-    let port = url::Url::parse(&base).unwrap().port().unwrap();
+    let port = url::Url::parse(&base).expect("test value").port().expect("test value");
     let named = format!("https://localhost:{port}");
     let github = GitHub::new(&named, GitHubAuth::Token("t".into()), &UrlPolicy::default(), quick()).expect("adapter");
     let err = github.get_repository(tenant(), "https://github.com/o/r").await.expect_err("refused");
     assert!(err.to_string().contains("not a public address"), "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 0, "nothing was sent");
-    assert!(GitHub::new(&base, GitHubAuth::Token("t".into()), &UrlPolicy::default(), quick()).is_err(), "a literal loopback base URL");
+    assert!(
+        GitHub::new(&base, GitHubAuth::Token("t".into()), &UrlPolicy::default(), quick()).is_err(),
+        "a literal loopback base URL"
+    );
 }
 
 // ------------------------------------------------------------ connections
@@ -746,7 +822,8 @@ async fn connections_are_managed_over_rest_and_never_show_credentials() {
     let (status, again) = api.call(Method::POST, "/api/v1/connections", Some(&admin), Some(body.clone())).await;
     assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
 
-    let record = api.store.connections().get_connection(tenant.id, id.parse().unwrap()).await.expect("stored");
+    let record =
+        api.store.connections().get_connection(tenant.id, id.parse().expect("test value")).await.expect("stored");
     assert!(!record.sealed_credentials.windows(token.len()).any(|w| w == token.as_bytes()), "sealed at rest");
 
     let (status, listed) = api.call(Method::GET, "/api/v1/connections", Some(&reader), None).await;
@@ -763,14 +840,29 @@ async fn connections_are_managed_over_rest_and_never_show_credentials() {
     }
 
     for (bad, code) in [
-        (serde_json::json!({"name": "x", "provider": "svn", "credentials": {"kind": "token", "token": "t"}}), "invalid_argument"),
-        (serde_json::json!({"name": "x", "provider": "github", "base_url": "https://169.254.169.254/latest",
-            "credentials": {"kind": "token", "token": "t"}}), "invalid_argument"),
-        (serde_json::json!({"name": "x", "provider": "gitlab", "base_url": "http://gitlab.example.com/api/v4",
-            "credentials": {"kind": "token", "token": "t"}}), "invalid_argument"),
-        (serde_json::json!({"name": "x", "provider": "github",
-            "credentials": {"kind": "github_app", "app_id": "1", "installation_id": 2, "private_key_pem": "nope"}}), "invalid_argument"),
-        (serde_json::json!({"name": "x", "provider": "github", "credentials": {"kind": "token", "token": ""}}), "invalid_argument"),
+        (
+            serde_json::json!({"name": "x", "provider": "svn", "credentials": {"kind": "token", "token": "t"}}),
+            "invalid_argument",
+        ),
+        (
+            serde_json::json!({"name": "x", "provider": "github", "base_url": "https://169.254.169.254/latest",
+            "credentials": {"kind": "token", "token": "t"}}),
+            "invalid_argument",
+        ),
+        (
+            serde_json::json!({"name": "x", "provider": "gitlab", "base_url": "http://gitlab.example.com/api/v4",
+            "credentials": {"kind": "token", "token": "t"}}),
+            "invalid_argument",
+        ),
+        (
+            serde_json::json!({"name": "x", "provider": "github",
+            "credentials": {"kind": "github_app", "app_id": "1", "installation_id": 2, "private_key_pem": "nope"}}),
+            "invalid_argument",
+        ),
+        (
+            serde_json::json!({"name": "x", "provider": "github", "credentials": {"kind": "token", "token": ""}}),
+            "invalid_argument",
+        ),
     ] {
         let (status, answer) = api.call(Method::POST, "/api/v1/connections", Some(&admin), Some(bad.clone())).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{bad}");
@@ -779,8 +871,9 @@ async fn connections_are_managed_over_rest_and_never_show_credentials() {
 
     if prism.is_some() {
         // The factory opens the sealed token and reaches the host with it.
-        let (status, page) =
-            api.call(Method::GET, &format!("/api/v1/connections/{id}/repositories?per_page=5"), Some(&reader), None).await;
+        let (status, page) = api
+            .call(Method::GET, &format!("/api/v1/connections/{id}/repositories?per_page=5"), Some(&reader), None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page["repositories"][0]["full_name"].is_string(), "{page}");
     }
@@ -827,7 +920,10 @@ async fn connection_store_suite(store: Arc<dyn devops_store::Store>) {
     connections.delete_connection(tenant, a.id).await.expect("delete");
     assert_eq!(connections.get_connection(tenant, a.id).await.expect_err("gone").code(), ErrorCode::NotFound);
     let missing = devops_models::TenantId(Uuid::now_v7());
-    assert_eq!(connections.create_connection(missing, &record("z")).await.expect_err("no tenant").code(), ErrorCode::NotFound);
+    assert_eq!(
+        connections.create_connection(missing, &record("z")).await.expect_err("no tenant").code(),
+        ErrorCode::NotFound
+    );
 }
 
 #[tokio::test]
