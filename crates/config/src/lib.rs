@@ -331,7 +331,7 @@ impl Default for WorkerConfig {
 pub struct ProvidersConfig {
     /// The secret holding the data key (64 hex digits) that seals
     /// connection credentials. Created on first use when missing; in
-    /// production, create it ahead (Terraform and Helm do).
+    /// production, create it ahead so that replicas never race to.
     pub data_key_secret: String,
     /// One call to a provider, first byte to last.
     pub timeout_secs: u64,
