@@ -38,11 +38,12 @@ async fn sealer(config: &Config, secrets: &dyn Secrets) -> Result<Sealer> {
     if let Some(key) = secrets.get(name).await? {
         return Ok(Sealer::from_hex(key.expose())?);
     }
-    let created = hex::encode(rand::random::<[u8; 32]>());
-    secrets.put(name, &SecretValue::new(created)).await?;
-    // Read back: with two processes racing, both use whichever was stored.
+    let candidate = hex::encode(rand::random::<[u8; 32]>());
+    if secrets.create(name, &SecretValue::new(candidate)).await? {
+        tracing::info!(secret = name.as_str(), "created the data key for provider credentials");
+    }
+    // Of processes starting together, one created it; all use that one.
     let stored = secrets.get(name).await?.ok_or(crate::Error::MissingBackend("secrets"))?;
-    tracing::info!(secret = name.as_str(), "created the data key for provider credentials");
     Ok(Sealer::from_hex(stored.expose())?)
 }
 

@@ -53,6 +53,16 @@ impl Secrets for AwsSecrets {
         }
     }
 
+    async fn create(&self, name: &str, value: &SecretValue) -> Result<bool> {
+        validate_name(name)?;
+        let created = self.client.create_secret().name(self.id(name)).secret_string(value.expose()).send().await;
+        match created {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => Ok(false),
+            Err(err) => Err(aws_error(BACKEND, err)),
+        }
+    }
+
     async fn ping(&self) -> Result<()> {
         self.client.list_secrets().max_results(1).send().await.map_err(|e| aws_error(BACKEND, e))?;
         Ok(())

@@ -66,6 +66,31 @@ impl Secrets for FileSecrets {
         tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::backend(BACKEND, e))
     }
 
+    async fn create(&self, name: &str, value: &SecretValue) -> Result<bool> {
+        validate_name(name)?;
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| Error::backend(BACKEND, e))?;
+        }
+        let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&tmp, value.expose()).await.map_err(|e| Error::backend(BACKEND, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+                .await
+                .map_err(|e| Error::backend(BACKEND, e))?;
+        }
+        // A hard link fails if the name exists: create-if-absent, atomically.
+        let linked = tokio::fs::hard_link(&tmp, &path).await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        match linked {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => Err(Error::backend(BACKEND, err)),
+        }
+    }
+
     async fn ping(&self) -> Result<()> {
         tokio::fs::metadata(&self.dir).await.map(|_| ()).map_err(|e| Error::unavailable(BACKEND, e))
     }

@@ -38,6 +38,9 @@ pub trait Secrets: Send + Sync + 'static {
     async fn get(&self, name: &str) -> Result<Option<SecretValue>>;
     /// Creates the secret or replaces its value.
     async fn put(&self, name: &str, value: &SecretValue) -> Result<()>;
+    /// Creates the secret unless it exists; false when it did. Of two
+    /// processes creating at once, exactly one wins.
+    async fn create(&self, name: &str, value: &SecretValue) -> Result<bool>;
     async fn ping(&self) -> Result<()>;
 }
 

@@ -34,7 +34,7 @@ macro_rules! secrets_suite {
     };
 }
 
-secrets_suite!(secrets_are_created_replaced_and_redacted);
+secrets_suite!(secrets_are_created_replaced_and_redacted, concurrent_creates_have_one_winner);
 
 async fn secrets_are_created_replaced_and_redacted(secrets: Arc<dyn Secrets>) {
     assert_eq!(secrets.get("providers/github/token").await.expect("get"), None);
@@ -45,6 +45,26 @@ async fn secrets_are_created_replaced_and_redacted(secrets: Arc<dyn Secrets>) {
     assert!(!format!("{value:?}").contains("ghp_second"), "Debug redacts");
     assert!(secrets.get("../etc/passwd").await.is_err(), "traversal refused");
     secrets.ping().await.expect("ping");
+}
+
+/// Processes starting together each create the data key: exactly one
+/// value is kept, and every one of them reads it.
+async fn concurrent_creates_have_one_winner(secrets: Arc<dyn Secrets>) {
+    let name = format!("devops-mcp/data-key-{}", uuid::Uuid::new_v4().simple());
+    let attempts = (0..8).map(|i| {
+        let secrets = secrets.clone();
+        let name = name.clone();
+        tokio::spawn(async move { secrets.create(&name, &SecretValue::new(format!("key-{i}"))).await.expect("create") })
+    });
+    let mut created = 0;
+    for attempt in attempts {
+        created += usize::from(attempt.await.expect("task"));
+    }
+    assert_eq!(created, 1, "exactly one create wins");
+    let kept = secrets.get(&name).await.expect("get").expect("present");
+    assert!(kept.expose().starts_with("key-"));
+    assert!(!secrets.create(&name, &SecretValue::new("later")).await.expect("create"), "an existing secret stays");
+    assert_eq!(secrets.get(&name).await.expect("get").expect("present").expose(), kept.expose());
 }
 
 #[tokio::test]
