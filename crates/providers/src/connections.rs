@@ -101,12 +101,17 @@ impl AuthKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConnectionCredentials {
     Token {
+        #[schema(min_length = 1, max_length = 4096, pattern = "^[\\x21-\\x7e]+$")]
         token: String,
     },
     GithubApp {
+        #[schema(min_length = 1, max_length = 64, pattern = "^[\\x21-\\x7e]+$")]
         app_id: String,
+        #[serde(deserialize_with = "whole_number")]
+        #[schema(minimum = 0)]
         installation_id: u64,
-        /// The app's private key, PEM.
+        /// The app's private key, PEM. Checked when first used.
+        #[schema(min_length = 1, max_length = 16384)]
         private_key_pem: String,
     },
 }
@@ -133,24 +138,33 @@ impl ConnectionCredentials {
     fn check(&self, provider: ProviderKind) -> Result<()> {
         match self {
             ConnectionCredentials::Token { token } => {
-                if token.trim().is_empty() || token.len() > 4096 || token.chars().any(|c| c.is_control() || c == ' ') {
-                    return Err(Error::Invalid("the token must be 1-4096 printable characters".into()));
+                if token.is_empty() || token.len() > 4096 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(Error::Invalid("the token must be 1-4096 printable ASCII characters".into()));
                 }
             }
             ConnectionCredentials::GithubApp { app_id, private_key_pem, .. } => {
                 if provider != ProviderKind::Github {
                     return Err(Error::Invalid("GitHub App credentials are for github connections".into()));
                 }
-                if app_id.trim().is_empty() {
+                if app_id.is_empty() || app_id.len() > 64 || !app_id.bytes().all(|b| b.is_ascii_graphic()) {
                     return Err(Error::Invalid("a GitHub App needs its app_id".into()));
                 }
-                // Fails early on a key that could never sign.
-                crate::github::app_jwt(app_id, private_key_pem, std::time::SystemTime::now())
-                    .map_err(|err| Error::Invalid(err.to_string()))?;
+                if private_key_pem.is_empty() || private_key_pem.len() > 16384 {
+                    return Err(Error::Invalid("the private key must be 1-16384 bytes of PEM".into()));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// A JSON integer, also when written `15223.0`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_u64()
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19).map(|f| f as u64))
+        .ok_or_else(|| serde::de::Error::custom("installation_id must be a whole number"))
 }
 
 /// A connection as the API shows it: everything but the credentials.

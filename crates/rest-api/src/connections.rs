@@ -88,6 +88,7 @@ pub struct RemoteRepositoryList {
         (status = 403, description = "Needs admin", body = devops_errors::ErrorBody),
         (status = 409, description = "The name is taken", body = devops_errors::ErrorBody),
         (status = 413, description = "Body too large", body = devops_errors::ErrorBody),
+        (status = 415, description = "Not JSON", body = devops_errors::ErrorBody),
     )
 )]
 pub async fn create_connection(
@@ -133,6 +134,7 @@ pub async fn list_connections(
     params(("connection_id" = Uuid, Path, description = "Connection id")),
     responses(
         (status = 200, description = "The connection, without credentials", body = Connection),
+        (status = 400, description = "Malformed id", body = devops_errors::ErrorBody),
         (status = 401, description = "Not authenticated", body = devops_errors::ErrorBody),
         (status = 404, description = "No such connection", body = devops_errors::ErrorBody),
     )
@@ -158,6 +160,7 @@ pub async fn get_connection(
         (status = 403, description = "Needs admin", body = devops_errors::ErrorBody),
         (status = 404, description = "No such connection", body = devops_errors::ErrorBody),
         (status = 413, description = "Body too large", body = devops_errors::ErrorBody),
+        (status = 415, description = "Not JSON", body = devops_errors::ErrorBody),
     )
 )]
 pub async fn rotate_credentials(
@@ -179,6 +182,7 @@ pub async fn rotate_credentials(
     params(("connection_id" = Uuid, Path, description = "Connection id")),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "Malformed id", body = devops_errors::ErrorBody),
         (status = 401, description = "Not authenticated", body = devops_errors::ErrorBody),
         (status = 403, description = "Needs admin", body = devops_errors::ErrorBody),
         (status = 404, description = "No such connection", body = devops_errors::ErrorBody),
