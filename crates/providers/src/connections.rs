@@ -90,7 +90,7 @@ impl AuthKind {
         match raw {
             "token" => Ok(AuthKind::Token),
             "github_app" => Ok(AuthKind::GithubApp),
-            other => Err(Error::Credentials(format!("unknown auth kind {other:?}"))),
+            other => Err(Error::Sealed(format!("unknown auth kind {other:?}"))),
         }
     }
 }
@@ -108,7 +108,7 @@ pub enum ConnectionCredentials {
         #[schema(min_length = 1, max_length = 64, pattern = "^[\\x21-\\x7e]+$")]
         app_id: String,
         #[serde(deserialize_with = "whole_number")]
-        #[schema(minimum = 0)]
+        #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
         installation_id: u64,
         /// The app's private key, PEM. Checked when first used.
         #[schema(min_length = 1, max_length = 16384)]
@@ -163,8 +163,9 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::resul
     let number = serde_json::Number::deserialize(deserializer)?;
     number
         .as_u64()
-        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19).map(|f| f as u64))
-        .ok_or_else(|| serde::de::Error::custom("installation_id must be a whole number"))
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| serde::de::Error::custom("installation_id must be a whole number from 0 to 2^63-1"))
 }
 
 /// A connection as the API shows it: everything but the credentials.
@@ -225,9 +226,9 @@ impl Sealer {
 
     /// The data key from its hex form (64 hex digits).
     pub fn from_hex(hex_key: &str) -> Result<Self> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|_| Error::Credentials("the data key is not hex".into()))?;
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| Error::Sealed("the data key is not hex".into()))?;
         let key: [u8; 32] =
-            bytes.try_into().map_err(|_| Error::Credentials("the data key must be 32 bytes (64 hex digits)".into()))?;
+            bytes.try_into().map_err(|_| Error::Sealed("the data key must be 32 bytes (64 hex digits)".into()))?;
         Ok(Self::new(&key))
     }
 
@@ -249,15 +250,15 @@ impl Sealer {
 
     pub fn open(&self, associated: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
-            return Err(Error::Credentials("sealed credentials are truncated".into()));
+            return Err(Error::Sealed("sealed credentials are truncated".into()));
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Credentials("bad nonce".into()))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Sealed("bad nonce".into()))?;
         let mut in_out = ciphertext.to_vec();
         let plaintext = self
             .key
             .open_in_place(nonce, Aad::from(associated), &mut in_out)
-            .map_err(|_| Error::Credentials("sealed credentials do not open with the data key".into()))?;
+            .map_err(|_| Error::Sealed("sealed credentials do not open with the data key".into()))?;
         Ok(plaintext.to_vec())
     }
 }
@@ -281,14 +282,21 @@ impl Connections {
     }
 
     pub async fn create(&self, tenant: TenantId, new: &NewConnection) -> Result<Connection> {
-        let name = new.name.trim();
-        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid("a connection name must be 1-100 printable characters".into()));
+        let name = new.name.as_str();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid("a connection name must be 1-100 characters, none of them control".into()));
         }
         new.credentials.check(new.provider)?;
         let base = check_base_url(&self.policy, new.base_url.as_deref().unwrap_or(new.provider.default_base_url()))?;
+        // Only matched against repository URLs, never contacted.
         let web_url = match &new.web_url {
-            Some(web) => check_base_url(&self.policy, web)?.as_str().trim_end_matches('/').to_owned(),
+            Some(web) => {
+                let url = Url::parse(web).map_err(|err| Error::Invalid(format!("web URL {web:?}: {err}")))?;
+                if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+                    return Err(Error::Invalid(format!("web URL {web:?} must be an http(s) URL with a host")));
+                }
+                url.as_str().trim_end_matches('/').to_owned()
+            }
             None => new.provider.default_web_url(&base),
         };
         let record = NewConnectionRecord {
@@ -312,10 +320,20 @@ impl Connections {
         self.store.list_connections(tenant).await?.iter().map(Connection::try_from).collect()
     }
 
-    pub async fn rotate(&self, tenant: TenantId, id: Uuid, credentials: &ConnectionCredentials) -> Result<Connection> {
-        let record = self.store.get_connection(tenant, id).await?;
-        let provider = ProviderKind::parse(&record.provider)?;
+    /// New credentials for a connection to `provider`'s host; a connection
+    /// to another host is a conflict.
+    pub async fn rotate(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        provider: ProviderKind,
+        credentials: &ConnectionCredentials,
+    ) -> Result<Connection> {
         credentials.check(provider)?;
+        let record = self.store.get_connection(tenant, id).await?;
+        if record.provider != provider.as_str() {
+            return Err(Error::Conflict(format!("connection {id} is a {} connection", record.provider)));
+        }
         let sealed = self.seal(tenant, provider, credentials);
         let record = self
             .store
@@ -335,14 +353,14 @@ impl Connections {
 
     fn open(&self, record: &ConnectionRecord) -> Result<ConnectionCredentials> {
         if record.key_id != self.sealer.key_id() {
-            return Err(Error::Credentials(format!(
+            return Err(Error::Sealed(format!(
                 "connection {} was sealed with data key {}, not the current one; rotate its credentials",
                 record.name, record.key_id
             )));
         }
         let plaintext =
             self.sealer.open(&associated_data(record.tenant_id, &record.provider), &record.sealed_credentials)?;
-        serde_json::from_slice(&plaintext).map_err(|err| Error::Credentials(format!("sealed credentials: {err}")))
+        serde_json::from_slice(&plaintext).map_err(|err| Error::Sealed(err.to_string()))
     }
 }
 
@@ -422,7 +440,7 @@ impl Hosts {
                 Arc::new(GitLab::new(&record.base_url, &record.web_url, token, policy, self.settings.clone())?)
             }
             (ProviderKind::Gitlab, ConnectionCredentials::GithubApp { .. }) => {
-                return Err(Error::Credentials("a gitlab connection holds GitHub App credentials".into()));
+                return Err(Error::Sealed("a gitlab connection holds GitHub App credentials".into()));
             }
         };
         // Older revisions of this connection are dropped.

@@ -83,7 +83,7 @@ impl GitHub {
     /// The cached installation token, or a new one.
     async fn installation_token(&self) -> Result<String> {
         let GitHubAuth::App { app_id, private_key_pem, installation_id } = &self.auth else {
-            return Err(Error::Credentials("not a GitHub App connection".into()));
+            return Err(Error::Sealed("not a GitHub App connection".into()));
         };
         let mut cached = self.app_token.lock().await;
         if let Some(token) = cached.as_ref()

@@ -69,8 +69,13 @@ pub enum Error {
     /// The provider answered something we cannot read.
     #[error("{provider} answered unexpectedly: {reason}")]
     Decode { provider: &'static str, reason: String },
-    #[error("credentials: {0}")]
+    /// The connection's credentials cannot be used (a key that cannot
+    /// sign): the connection's state, fixed by rotating them.
+    #[error("connection credentials: {0}")]
     Credentials(String),
+    /// Stored credentials do not open (another data key, corruption).
+    #[error("sealed credentials: {0}")]
+    Sealed(String),
     #[error("{0}")]
     InvalidSignature(String),
     #[error("{0}")]
@@ -90,7 +95,8 @@ impl HasErrorCode for Error {
             Error::Transport { timed_out: true, .. } => ErrorCode::Timeout,
             Error::Transport { .. } => ErrorCode::Unavailable,
             Error::Decode { .. } => ErrorCode::Upstream,
-            Error::Credentials(_) => ErrorCode::Internal,
+            Error::Credentials(_) => ErrorCode::Conflict,
+            Error::Sealed(_) => ErrorCode::Internal,
             Error::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Error::MalformedPayload(_) => ErrorCode::MalformedJson,
         }

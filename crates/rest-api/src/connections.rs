@@ -32,27 +32,83 @@ fn provider_error(err: devops_providers::Error) -> ApiError {
     ApiError::from_coded(&err)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateConnection {
-    /// Unique within the tenant.
-    #[schema(example = "acme-github", min_length = 1, max_length = 100)]
-    pub name: String,
-    pub provider: ProviderKind,
-    /// The REST API's base URL; default `https://api.github.com` or
-    /// `https://gitlab.com/api/v4`. GitHub Enterprise Server:
-    /// `https://<host>/api/v3`.
-    #[schema(example = "https://api.github.com", max_length = 2048)]
-    pub base_url: Option<String>,
-    /// Where repositories live (matched against repository URLs); default
-    /// from the base URL.
-    #[schema(example = "https://github.com", max_length = 2048)]
-    pub web_url: Option<String>,
-    pub credentials: ConnectionCredentials,
+/// The body as `T`, refusing what the schema refuses but serde's tagged
+/// enums would take: an object written as an array, a tag given as a
+/// variant's index.
+fn tagged_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    let invalid = |message: &str| ApiError::new(ErrorCode::InvalidArgument, message);
+    let credentials = body.get("credentials");
+    if !body.is_object() || credentials.is_some_and(|c| !c.is_object()) {
+        return Err(invalid("the body and its credentials must be JSON objects"));
+    }
+    let tags = [body.get("provider"), credentials.and_then(|c| c.get("kind"))];
+    if tags.iter().flatten().any(|tag| !tag.is_string()) {
+        return Err(invalid("provider and credentials.kind must be strings"));
+    }
+    serde_json::from_value(body).map_err(|err| invalid(&err.to_string()))
 }
 
+/// A connection to create; the credentials a host takes depend on the host.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct RotateCredentials {
-    pub credentials: ConnectionCredentials,
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum CreateConnection {
+    Github {
+        /// Unique within the tenant.
+        #[schema(example = "acme-github", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
+        name: String,
+        /// Default `https://api.github.com`; GitHub Enterprise Server:
+        /// `https://<host>/api/v3`.
+        #[schema(example = "https://api.github.com", max_length = 2048)]
+        base_url: Option<String>,
+        /// Where repositories live (matched against repository URLs);
+        /// default from the base URL.
+        #[schema(example = "https://github.com", max_length = 2048)]
+        web_url: Option<String>,
+        credentials: ConnectionCredentials,
+    },
+    Gitlab {
+        #[schema(example = "acme-gitlab", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
+        name: String,
+        /// Default `https://gitlab.com/api/v4`; self-managed:
+        /// `https://<host>[/prefix]/api/v4`.
+        #[schema(example = "https://gitlab.com/api/v4", max_length = 2048)]
+        base_url: Option<String>,
+        #[schema(example = "https://gitlab.com", max_length = 2048)]
+        web_url: Option<String>,
+        credentials: TokenCredentials,
+    },
+}
+
+/// GitLab takes access tokens (personal, project or group).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TokenCredentials {
+    Token {
+        #[schema(min_length = 1, max_length = 4096, pattern = "^[\\x21-\\x7e]+$")]
+        token: String,
+    },
+}
+
+impl From<CreateConnection> for NewConnection {
+    fn from(body: CreateConnection) -> Self {
+        match body {
+            CreateConnection::Github { name, base_url, web_url, credentials } => {
+                NewConnection { name, provider: ProviderKind::Github, base_url, web_url, credentials }
+            }
+            CreateConnection::Gitlab { name, base_url, web_url, credentials: TokenCredentials::Token { token } } => {
+                let credentials = ConnectionCredentials::Token { token };
+                NewConnection { name, provider: ProviderKind::Gitlab, base_url, web_url, credentials }
+            }
+        }
+    }
+}
+
+/// New credentials, for a connection to the named host.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum RotateCredentials {
+    Github { credentials: ConnectionCredentials },
+    Gitlab { credentials: TokenCredentials },
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,19 +150,14 @@ pub struct RemoteRepositoryList {
 pub async fn create_connection(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    AppJson(body): AppJson<CreateConnection>,
+    AppJson(body): AppJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<Connection>), ApiError> {
     require_scope(&principal, Scope::Admin)?;
+    let body: CreateConnection = tagged_body(body)?;
     let started = Instant::now();
-    let new = NewConnection {
-        name: body.name,
-        provider: body.provider,
-        base_url: body.base_url,
-        web_url: body.web_url,
-        credentials: body.credentials,
-    };
+    let new = NewConnection::from(body);
     let result = state.connections.create(principal.tenant_id, &new).await;
-    let target = format!("connection:{}", new.name.trim());
+    let target = format!("connection:{}", new.name);
     state.audit(&principal, "connection.create", target, started, result.is_ok()).await;
     Ok((StatusCode::CREATED, Json(result.map_err(provider_error)?)))
 }
@@ -155,6 +206,7 @@ pub async fn get_connection(
     request_body = RotateCredentials,
     responses(
         (status = 200, description = "Rotated", body = Connection),
+        (status = 409, description = "The connection is to another host", body = devops_errors::ErrorBody),
         (status = 400, description = "Invalid credentials", body = devops_errors::ErrorBody),
         (status = 401, description = "Not authenticated", body = devops_errors::ErrorBody),
         (status = 403, description = "Needs admin", body = devops_errors::ErrorBody),
@@ -167,11 +219,18 @@ pub async fn rotate_credentials(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<RotateCredentials>,
+    AppJson(body): AppJson<serde_json::Value>,
 ) -> Result<Json<Connection>, ApiError> {
     require_scope(&principal, Scope::Admin)?;
+    let body: RotateCredentials = tagged_body(body)?;
     let started = Instant::now();
-    let result = state.connections.rotate(principal.tenant_id, id, &body.credentials).await;
+    let (provider, credentials) = match body {
+        RotateCredentials::Github { credentials } => (ProviderKind::Github, credentials),
+        RotateCredentials::Gitlab { credentials: TokenCredentials::Token { token } } => {
+            (ProviderKind::Gitlab, ConnectionCredentials::Token { token })
+        }
+    };
+    let result = state.connections.rotate(principal.tenant_id, id, provider, &credentials).await;
     state.audit(&principal, "connection.rotate", format!("connection:{id}"), started, result.is_ok()).await;
     Ok(Json(result.map_err(provider_error)?))
 }
@@ -211,6 +270,7 @@ pub async fn delete_connection(
         (status = 401, description = "Not authenticated", body = devops_errors::ErrorBody),
         (status = 403, description = "The host refused the connection's credentials", body = devops_errors::ErrorBody),
         (status = 404, description = "No such connection", body = devops_errors::ErrorBody),
+        (status = 409, description = "The connection's credentials cannot be used (a key that cannot sign); rotate them", body = devops_errors::ErrorBody),
         (status = 429, description = "The host is rate limiting", body = devops_errors::ErrorBody),
         (status = 502, description = "The host answered unexpectedly", body = devops_errors::ErrorBody),
         (status = 503, description = "The host is unreachable", body = devops_errors::ErrorBody),
@@ -227,6 +287,9 @@ pub async fn list_repositories(
     let per_page = query.per_page.unwrap_or(30);
     if !(1..=100).contains(&per_page) {
         return Err(ApiError::new(ErrorCode::InvalidArgument, "per_page must be 1-100"));
+    }
+    if query.cursor.as_ref().is_some_and(|c| c.chars().count() > 2048) {
+        return Err(ApiError::new(ErrorCode::InvalidArgument, "cursor must be at most 2048 characters"));
     }
     let provider = state.hosts.for_connection(principal.tenant_id, id).await.map_err(provider_error)?;
     let page = provider

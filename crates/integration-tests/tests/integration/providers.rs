@@ -856,7 +856,7 @@ async fn connections_are_managed_over_rest_and_never_show_credentials() {
         ),
         (
             serde_json::json!({"name": "x", "provider": "github",
-            "credentials": {"kind": "github_app", "app_id": "1", "installation_id": 2, "private_key_pem": "nope"}}),
+            "credentials": {"kind": "github_app", "app_id": "", "installation_id": 2, "private_key_pem": "k"}}),
             "invalid_argument",
         ),
         (
@@ -878,7 +878,12 @@ async fn connections_are_managed_over_rest_and_never_show_credentials() {
         assert!(page["repositories"][0]["full_name"].is_string(), "{page}");
     }
 
-    let rotated = serde_json::json!({ "credentials": { "kind": "token", "token": "ghp_rotated" } });
+    let wrong = serde_json::json!({ "provider": "gitlab", "credentials": { "kind": "token", "token": "x" } });
+    let (status, _) =
+        api.call(Method::PUT, &format!("/api/v1/connections/{id}/credentials"), Some(&admin), Some(wrong)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a github connection takes github credentials");
+    let rotated =
+        serde_json::json!({ "provider": "github", "credentials": { "kind": "token", "token": "ghp_rotated" } });
     let (status, after) =
         api.call(Method::PUT, &format!("/api/v1/connections/{id}/credentials"), Some(&admin), Some(rotated)).await;
     assert_eq!(status, StatusCode::OK, "{after}");
