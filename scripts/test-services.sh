@@ -100,6 +100,8 @@ install_apt() {
   [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
   command -v curl >/dev/null || missing+=(curl)
   command -v openssl >/dev/null || missing+=(openssl)
+  # TLS in front of the test git server (fetches with a connection's token).
+  command -v socat >/dev/null || missing+=(socat)
   [[ ${#missing[@]} -gt 0 ]] || return 0
   log "apt: installing ${missing[*]}"
   # Keep the packages' own services (redis on 6379, sshd on 22) from being started by the install.
@@ -467,6 +469,7 @@ export AWS_DEFAULT_REGION=us-east-1
 export DEVOPS_MCP_SCHEMATHESIS=$(schemathesis_bin)
 export DEVOPS_MCP_TEST_MINILM_DIR=$MODEL_DIR
 export DEVOPS_MCP_TEST_SSHD=/usr/sbin/sshd
+export DEVOPS_MCP_TEST_SOCAT=$(command -v socat)
 export DEVOPS_MCP_TEST_PRISM_GITHUB=http://127.0.0.1:$PRISM_PORT
 export DEVOPS_MCP_TEST_OCTOKIT_FIXTURES=$CONTRACTS_DIR/npm/node_modules/@octokit/fixtures/scenarios/api.github.com
 export DEVOPS_MCP_TEST_GITHUB_WEBHOOK_EXAMPLES=$CONTRACTS_DIR/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.json

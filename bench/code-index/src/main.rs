@@ -219,11 +219,13 @@ async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
 }
 
 fn code_index(store: Arc<dyn Store>, cache: &Path, allowed: &Path, embedder: Arc<dyn Embedder>) -> CodeIndex {
+    let policy = Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] });
     CodeIndex {
         code: store.code(),
+        hosts: devops_providers::Hosts::new(devops_providers::LocalGitHost::new(store.as_ref(), policy.clone())),
         store,
         embedder,
-        policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
+        policy,
         settings: Arc::new(Settings {
             cache_root: cache.to_path_buf(),
             mirror: FetchOptions::new(8 << 30, Duration::from_secs(3600)),

@@ -448,6 +448,9 @@ pub struct IndexerConfig {
     pub fetch_timeout_secs: u64,
     /// Private key for ssh fetches; empty uses the process user's keys.
     pub ssh_identity_file: String,
+    /// CA certificates (PEM) for https forges with a private CA; empty uses
+    /// the system's.
+    pub ca_file: String,
     /// Known host keys for ssh; when set, unknown host keys are refused.
     /// Empty trusts a host key on first use and records it.
     pub ssh_known_hosts_file: String,
@@ -474,6 +477,7 @@ impl Default for IndexerConfig {
             fetch_timeout_secs: 600,
             ssh_identity_file: String::new(),
             ssh_known_hosts_file: String::new(),
+            ca_file: String::new(),
             max_chunk_bytes: 3000,
             embedder: EmbedderKind::Hash,
             embeddings_url: String::new(),

@@ -13,7 +13,7 @@ mod mirror;
 mod policy;
 
 pub use local::{LocalRepository, MergeTree, Signature, TreeEdit, check_branch, check_tree_path};
-pub use mirror::{BlobReader, Change, ChangeKind, FetchOptions, Mirror, TreeEntry};
+pub use mirror::{BlobReader, Change, ChangeKind, FetchOptions, HttpAuthorization, Mirror, TreeEntry};
 pub use policy::{CheckedUrl, RepoLocation, UrlPolicy, is_public};
 
 use devops_errors::{ErrorCode, HasErrorCode};

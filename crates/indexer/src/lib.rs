@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use devops_config::{Config, EmbedderKind};
 use devops_errors::ApiError;
-use devops_git::{FetchOptions, UrlPolicy};
+use devops_git::FetchOptions;
 use devops_models::TenantId;
 use devops_proto::indexer::v1 as pb;
 use devops_proto::indexer::v1::indexer_server::{Indexer, IndexerServer};
@@ -34,8 +34,10 @@ use crate::jobs::{JobState, Jobs, Subscription};
 use crate::pipeline::{CodeIndex, Progress, SearchParams, Settings};
 
 pub const NAME: &str = "indexer";
-/// The cache holds the per-repository lock that keeps one run per repository across replicas.
-pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Cache];
+/// The cache holds the per-repository lock that keeps one run per repository
+/// across replicas; the secret store, the data key that opens connection
+/// credentials (private repositories).
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Cache, Backend::Secrets];
 
 /// How long a replica's claim on a repository lasts without renewal.
 const RUN_LOCK_TTL: Duration = Duration::from_secs(30 * 60);
@@ -56,16 +58,18 @@ pub fn embedder(config: &Config) -> devops_runtime::Result<Arc<dyn Embedder>> {
     })
 }
 
-pub fn code_index(config: &Config, store: Arc<dyn devops_store::Store>) -> devops_runtime::Result<CodeIndex> {
+pub fn code_index(
+    config: &Config,
+    store: Arc<dyn devops_store::Store>,
+    hosts: devops_providers::Hosts,
+) -> devops_runtime::Result<CodeIndex> {
     let indexer = &config.indexer;
     Ok(CodeIndex {
         code: store.code(),
         store,
         embedder: embedder(config)?,
-        policy: Arc::new(UrlPolicy {
-            allowed_hosts: indexer.allowed_hosts.clone(),
-            allowed_local_paths: indexer.allowed_local_paths.iter().map(Into::into).collect(),
-        }),
+        policy: devops_runtime::providers::url_policy(config),
+        hosts,
         settings: Arc::new(Settings {
             cache_root: config.repo_cache_dir(),
             mirror: FetchOptions {
@@ -73,6 +77,8 @@ pub fn code_index(config: &Config, store: Arc<dyn devops_store::Store>) -> devop
                 fetch_timeout: Duration::from_secs(indexer.fetch_timeout_secs),
                 ssh_identity_file: non_empty_path(&indexer.ssh_identity_file),
                 ssh_known_hosts_file: non_empty_path(&indexer.ssh_known_hosts_file),
+                ca_file: non_empty_path(&indexer.ca_file),
+                http_authorization: None,
             },
             max_file_bytes: indexer.max_file_bytes,
             chunk: ChunkLimits { max_bytes: indexer.max_chunk_bytes, ..ChunkLimits::default() },
@@ -288,7 +294,9 @@ impl Indexer for IndexerService {
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let listen = ctx.config.services.indexer.listen;
-    let index = code_index(&ctx.config, ctx.backends.store()?)?;
+    let store = ctx.backends.store()?;
+    let hosts = devops_runtime::providers::hosts(&ctx.config, &store, ctx.backends.secrets()?.as_ref()).await?;
+    let index = code_index(&ctx.config, store, hosts)?;
     let service = IndexerService::new(index, ctx.backends.cache()?);
     grpc::serve(&ctx, listen, IndexerServer::new(service), devops_proto::FILE_DESCRIPTOR_SET).await
 }

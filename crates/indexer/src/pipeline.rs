@@ -40,6 +40,8 @@ pub enum Error {
     Cancelled,
     #[error("chunking failed: {0}")]
     Chunking(String),
+    #[error(transparent)]
+    Provider(#[from] devops_providers::Error),
 }
 
 impl HasErrorCode for Error {
@@ -48,6 +50,7 @@ impl HasErrorCode for Error {
             Error::Git(err) => err.code(),
             Error::Store(err) => err.code(),
             Error::Embed(err) => err.code(),
+            Error::Provider(err) => err.code(),
             Error::Invalid(_) => ErrorCode::InvalidArgument,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Cancelled => ErrorCode::Cancelled,
@@ -124,6 +127,8 @@ pub struct CodeIndex {
     pub embedder: Arc<dyn Embedder>,
     pub policy: Arc<UrlPolicy>,
     pub settings: Arc<Settings>,
+    /// Credentials for hosted repositories, from the tenant's connections.
+    pub hosts: devops_providers::Hosts,
 }
 
 impl CodeIndex {
@@ -200,9 +205,12 @@ impl CodeIndex {
         report: &Report,
         cancel: &CancellationToken,
     ) -> Result<String> {
+        // Private repositories: the tenant's connection's token, for this fetch only.
+        let mut options = self.settings.mirror.clone();
+        options.http_authorization = self.hosts.git_authorization(tenant, &source.url).await?;
         let mirror = Mirror::open(&self.settings.cache_root, &tenant.to_string(), source).await?;
         let commit = tokio::select! {
-            commit = mirror.fetch(git_ref, &self.settings.mirror) => commit?,
+            commit = mirror.fetch(git_ref, &options) => commit?,
             () = cancel.cancelled() => return Err(Error::Cancelled),
         };
         progress.commit = commit.clone();

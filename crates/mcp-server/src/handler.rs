@@ -63,6 +63,7 @@ pub struct Shared {
     pub indexer: devops_runtime::clients::Indexer,
     pub pull_requests: devops_runtime::clients::PullRequests,
     pub reviewer: devops_runtime::clients::Reviewer,
+    pub hosts: devops_providers::Hosts,
     /// The conformance suite's fixtures, in test deployments only.
     pub conformance: Option<Arc<conformance::Fixtures>>,
     /// Announces context changes to subscribed sessions.
@@ -247,6 +248,7 @@ impl ServerHandler for DevopsMcp {
             cache: self.shared.cache.clone(),
             indexer: self.shared.indexer.clone(),
             pull_requests: self.shared.pull_requests.clone(),
+            hosts: self.shared.hosts.clone(),
             reviewer: self.shared.reviewer.clone(),
             cancel: context.ct.clone(),
             progress: Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() },

@@ -33,8 +33,9 @@ use crate::registry::Registry;
 
 pub const NAME: &str = "mcp-server";
 /// The blob store holds large context items; the cache holds authenticated
-/// keys and truncated outputs.
-pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Blob, Backend::Cache];
+/// keys and truncated outputs; the secret store holds the data key that
+/// opens provider credentials.
+pub const NEEDS: &[Backend] = &[Backend::Store, Backend::Blob, Backend::Cache, Backend::Secrets];
 
 /// The registry of this build's tools under `config`.
 pub fn registry(config: &Config) -> Registry {
@@ -44,10 +45,13 @@ pub fn registry(config: &Config) -> Registry {
 }
 
 /// What the handler shares, from connected back ends.
-pub fn shared(backends: &Backends, registry: Registry, config: &Config) -> devops_runtime::Result<Arc<Shared>> {
+pub async fn shared(backends: &Backends, registry: Registry, config: &Config) -> devops_runtime::Result<Arc<Shared>> {
+    let store = backends.store()?;
+    let hosts = devops_runtime::providers::hosts(config, &store, backends.secrets()?.as_ref()).await?;
     Ok(Arc::new(Shared {
         registry,
-        store: backends.store()?,
+        hosts,
+        store,
         blob: backends.blob()?,
         cache: backends.cache()?,
         indexer: devops_runtime::clients::indexer(config)?,
@@ -111,7 +115,7 @@ async fn resource_metadata(
 }
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
-    let shared = shared(&ctx.backends, registry(&ctx.config), &ctx.config)?;
+    let shared = shared(&ctx.backends, registry(&ctx.config), &ctx.config).await?;
     let router = app(shared, ctx.backends.readiness(), &ctx.config, ctx.shutdown.clone());
     let listener = http::bind(ctx.config.services.mcp_server.listen).await?;
     http::serve(listener, router, ctx.shutdown.clone()).await

@@ -42,6 +42,8 @@ pub struct ToolContext {
     pub indexer: devops_runtime::clients::Indexer,
     pub pull_requests: devops_runtime::clients::PullRequests,
     pub reviewer: devops_runtime::clients::Reviewer,
+    /// Code hosts, through the tenant's provider connections.
+    pub hosts: devops_providers::Hosts,
     /// Cancelled when the client cancels the request or the session ends.
     pub cancel: CancellationToken,
     pub progress: crate::handler::Progress,

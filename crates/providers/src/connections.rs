@@ -411,6 +411,26 @@ impl Hosts {
         self.build(connections, record).await
     }
 
+    /// The `Authorization` for fetching `repository_url` over https: the
+    /// serving connection's token, or `None` (a public fetch) when no
+    /// connection serves it.
+    pub async fn git_authorization(
+        &self,
+        tenant: TenantId,
+        repository_url: &str,
+    ) -> Result<Option<devops_git::HttpAuthorization>> {
+        if LocalGitHost::serves(repository_url) || self.connections.is_none() {
+            return Ok(None);
+        }
+        let provider = match self.for_repository(tenant, repository_url).await {
+            Ok(provider) => provider,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let credentials = provider.git_credentials(tenant).await?;
+        Ok(credentials.map(|c| devops_git::HttpAuthorization::basic(&c.username, &c.password)))
+    }
+
     /// The provider of one connection.
     pub async fn for_connection(&self, tenant: TenantId, id: Uuid) -> Result<Arc<dyn CloudProvider>> {
         let Some(connections) = &self.connections else {

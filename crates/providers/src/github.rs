@@ -29,7 +29,7 @@ use url::Url;
 use crate::http::{ApiClient, ApiResponse, ClientSettings, secret_header};
 use crate::webhooks::{GITHUB, WebhookFormat};
 use crate::{
-    Branch, CloneUrl, CloudProvider, Error, FilePatch, FileStatus, Page, PostedReview, RemoteRepository, Result,
+    Branch, CloudProvider, Error, FilePatch, FileStatus, GitCredentials, Page, PostedReview, RemoteRepository, Result,
     ReviewPost, Tree, TreeEntry, TreeEntryKind,
 };
 
@@ -740,18 +740,12 @@ impl CloudProvider for GitHub {
         }
     }
 
-    async fn clone_url(&self, tenant: TenantId, repository_url: &str) -> Result<CloneUrl> {
-        let repository = self.get_repository(tenant, repository_url).await?;
+    async fn git_credentials(&self, _tenant: TenantId) -> Result<Option<GitCredentials>> {
         let token = match &self.auth {
             GitHubAuth::Token(token) => token.clone(),
             GitHubAuth::App { .. } => self.installation_token().await?,
         };
-        let mut url = Url::parse(&repository.clone_url)
-            .map_err(|err| Error::Decode { provider: PROVIDER, reason: format!("clone_url: {err}") })?;
-        url.set_username("x-access-token")
-            .and_then(|()| url.set_password(Some(&token)))
-            .map_err(|()| Error::Decode { provider: PROVIDER, reason: "clone_url cannot carry credentials".into() })?;
-        Ok(CloneUrl::new(url.to_string()))
+        Ok(Some(GitCredentials { username: "x-access-token".into(), password: token }))
     }
 
     async fn list_branches(

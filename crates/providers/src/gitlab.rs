@@ -25,7 +25,7 @@ use url::Url;
 use crate::http::{ApiClient, ApiResponse, ClientSettings, secret_header, segment};
 use crate::webhooks::{GITLAB, WebhookFormat};
 use crate::{
-    Branch, CloneUrl, CloudProvider, Error, FilePatch, FileStatus, Page, PostedReview, RemoteRepository, Result,
+    Branch, CloudProvider, Error, FilePatch, FileStatus, GitCredentials, Page, PostedReview, RemoteRepository, Result,
     ReviewPost, Tree, TreeEntry, TreeEntryKind,
 };
 
@@ -619,15 +619,8 @@ impl CloudProvider for GitLab {
         Ok(response.body.to_vec())
     }
 
-    async fn clone_url(&self, tenant: TenantId, repository_url: &str) -> Result<CloneUrl> {
-        let repository = self.get_repository(tenant, repository_url).await?;
-        let mut url = Url::parse(&repository.clone_url)
-            .map_err(|err| Error::Decode { provider: PROVIDER, reason: format!("http_url_to_repo: {err}") })?;
-        url.set_username("oauth2").and_then(|()| url.set_password(Some(&self.token))).map_err(|()| Error::Decode {
-            provider: PROVIDER,
-            reason: "the clone URL cannot carry credentials".into(),
-        })?;
-        Ok(CloneUrl::new(url.to_string()))
+    async fn git_credentials(&self, _tenant: TenantId) -> Result<Option<GitCredentials>> {
+        Ok(Some(GitCredentials { username: "oauth2".into(), password: self.token.clone() }))
     }
 
     async fn list_branches(

@@ -295,6 +295,19 @@ impl std::fmt::Debug for CloneUrl {
     }
 }
 
+/// A user name and token for git over https. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GitCredentials {{ username: {}, password: <redacted> }}", self.username)
+    }
+}
+
 /// One inline comment of a review.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InlineComment {
@@ -419,8 +432,24 @@ pub trait CloudProvider: Send + Sync + 'static {
         Err(Error::unsupported(self.provider(), "reading files"))
     }
     /// The URL to clone with, credentials injected: for one clone, now.
-    async fn clone_url(&self, _tenant: TenantId, _repository_url: &str) -> Result<CloneUrl> {
-        Err(Error::unsupported(self.provider(), "authenticated clone URLs"))
+    async fn clone_url(&self, tenant: TenantId, repository_url: &str) -> Result<CloneUrl> {
+        let repository = self.get_repository(tenant, repository_url).await?;
+        let mut url = url::Url::parse(&repository.clone_url)
+            .map_err(|err| Error::Decode { provider: self.provider(), reason: format!("clone URL: {err}") })?;
+        if let Some(credentials) = self.git_credentials(tenant).await? {
+            url.set_username(&credentials.username)
+                .and_then(|()| url.set_password(Some(&credentials.password)))
+                .map_err(|()| Error::Decode {
+                    provider: self.provider(),
+                    reason: "a clone URL without a host".into(),
+                })?;
+        }
+        Ok(CloneUrl::new(url.to_string()))
+    }
+    /// Credentials for git over https, valid now; `None` for hosts that
+    /// need none.
+    async fn git_credentials(&self, _tenant: TenantId) -> Result<Option<GitCredentials>> {
+        Ok(None)
     }
 
     async fn list_branches(

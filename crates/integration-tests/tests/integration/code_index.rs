@@ -105,11 +105,13 @@ impl Repo {
 }
 
 fn index_for(store: Arc<dyn Store>, cache: &Path, allowed: &Path, embedder: Arc<dyn Embedder>) -> CodeIndex {
+    let policy = Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] });
     CodeIndex {
         code: store.code(),
+        hosts: devops_providers::Hosts::new(devops_providers::LocalGitHost::new(store.as_ref(), policy.clone())),
         store,
         embedder,
-        policy: Arc::new(UrlPolicy { allowed_hosts: vec![], allowed_local_paths: vec![allowed.to_path_buf()] }),
+        policy,
         settings: Arc::new(Settings {
             cache_root: cache.to_path_buf(),
             mirror: FetchOptions::new(64 << 20, Duration::from_secs(60)),
@@ -595,4 +597,192 @@ async fn ssh_urls_fetch_with_the_deploy_key_and_verify_the_host_key() {
     let hits = search(&index, tenant, "verify_webhook_signature").await;
     assert_eq!(hits[0].path, "src/webhooks.rs", "{hits:?}");
     assert!(server.log().contains("Accepted publickey"), "{}", server.log());
+}
+
+/// A private repository over https: git's own `http-backend` behind TLS
+/// (socat, with a throwaway CA), refusing requests without the token. The
+/// indexer fetches it with the token of the tenant's connection, sent in
+/// git's environment; nothing of it lands on disk.
+#[tokio::test]
+async fn private_https_repositories_fetch_with_the_connections_token() {
+    let Some(socat) = devops_integration_tests::service("DEVOPS_MCP_TEST_SOCAT") else { return };
+    let repo = Repo::new();
+    seed(&repo);
+    let server = GitHttpsServer::start(&socat, &repo, "glpat-private-token").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = devops_integration_tests::sqlite_store(dir.path()).await;
+    let tenant = store.create_tenant(&devops_integration_tests::unique("https")).await.expect("tenant").id;
+    let stranger = store.create_tenant(&devops_integration_tests::unique("https-other")).await.expect("tenant").id;
+    let mut config = devops_config::Config::default();
+    config.indexer.allowed_hosts = vec!["localhost".into()];
+    let secrets =
+        devops_adapters::secrets::FileSecrets::open(dir.path().join("secrets"), Vec::new()).await.expect("secrets");
+    let connections = devops_runtime::providers::connections(&config, &store, &secrets).await.expect("connections");
+    let connection = devops_providers::NewConnection {
+        name: "forge".into(),
+        provider: devops_providers::ProviderKind::Gitlab,
+        base_url: Some(format!("{}/api/v4", server.base)),
+        web_url: Some(server.base.clone()),
+        credentials: devops_providers::ConnectionCredentials::Token { token: "glpat-private-token".into() },
+    };
+    connections.create(tenant, &connection).await.expect("connection");
+    let hosts = devops_runtime::providers::hosts(&config, &store, &secrets).await.expect("hosts");
+
+    let mut index = index_for(store.clone(), &dir.path().join("cache"), dir.path(), Arc::new(HashEmbedder));
+    index.policy = devops_runtime::providers::url_policy(&config);
+    index.hosts = hosts;
+    let mut settings = (*index.settings).clone();
+    settings.mirror.ca_file = Some(server.ca_file());
+    index.settings = Arc::new(settings);
+    let url = format!("{}/acme/private.git", server.base);
+
+    let refused = run(&index, stranger, &url).await.expect_err("no connection, no token");
+    assert_eq!(refused.code(), ErrorCode::Upstream, "{refused}");
+    let progress = run(&index, tenant, &url).await.unwrap_or_else(|err| panic!("{err}; server: {:?}", server.seen()));
+    assert_eq!(progress.commit, repo.head());
+    let hits = search(&index, tenant, "verify_webhook_signature").await;
+    assert_eq!(hits[0].path, "src/webhooks.rs", "{hits:?}");
+    let seen = server.seen();
+    assert!(seen.iter().any(|(path, authorized)| path.ends_with("/info/refs") && *authorized), "{seen:?}");
+    assert!(seen.iter().any(|(path, authorized)| path.ends_with("/info/refs") && !*authorized), "the stranger's try");
+    let leaked = std::process::Command::new("grep")
+        .args(["-rl", "glpat-private-token"])
+        .arg(dir.path().join("cache"))
+        .output()
+        .expect("grep");
+    assert!(leaked.stdout.is_empty(), "the token is on disk: {}", String::from_utf8_lossy(&leaked.stdout));
+}
+
+/// git's smart HTTP server (`git http-backend`, run as CGI) behind socat's
+/// TLS, answering 401 to any request without `Basic oauth2:<token>`.
+struct GitHttpsServer {
+    base: String,
+    dir: tempfile::TempDir,
+    seen: Arc<Mutex<Vec<(String, bool)>>>,
+    socat: std::process::Child,
+}
+
+impl Drop for GitHttpsServer {
+    fn drop(&mut self) {
+        let _ = self.socat.kill();
+    }
+}
+
+impl GitHttpsServer {
+    async fn start(socat: &str, repo: &Repo, token: &str) -> Self {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("git");
+        std::fs::create_dir_all(root.join("acme")).expect("mkdir");
+        let cloned = std::process::Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(repo.work())
+            .arg(root.join("acme/private.git"))
+            .status()
+            .expect("git clone");
+        assert!(cloned.success());
+        let openssl = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost", "-keyout"])
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .output()
+            .expect("openssl");
+        assert!(openssl.status.success(), "{}", String::from_utf8_lossy(&openssl.stderr));
+
+        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("oauth2:{token}")));
+        let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+        let log = seen.clone();
+        let handler = move |request: axum::extract::Request| {
+            let (root, expected, log) = (root.clone(), expected.clone(), log.clone());
+            async move { git_cgi(request, &root, &expected, &log).await }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let plain = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(handler)).await });
+
+        let port = devops_integration_tests::free_port();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        let socat = std::process::Command::new(socat)
+            .arg(format!(
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+                cert.display(),
+                key.display()
+            ))
+            .arg(format!("TCP:127.0.0.1:{plain}"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("socat");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { base: format!("https://localhost:{port}"), dir, seen, socat }
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn seen(&self) -> Vec<(String, bool)> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+/// One request through `git http-backend`.
+async fn git_cgi(
+    request: axum::extract::Request,
+    root: &Path,
+    expected: &str,
+    seen: &Mutex<Vec<(String, bool)>>,
+) -> axum::response::Response {
+    use tokio::io::AsyncWriteExt;
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let authorized = header("authorization") == expected;
+    seen.lock().expect("seen").push((parts.uri.path().to_owned(), authorized));
+    if !authorized {
+        return axum::response::Response::builder()
+            .status(401)
+            .header("www-authenticate", "Basic realm=\"git\"")
+            .body(axum::body::Body::empty())
+            .expect("response");
+    }
+    let body = axum::body::to_bytes(body, 64 << 20).await.expect("body");
+    let mut child = tokio::process::Command::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", parts.uri.path())
+        .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("CONTENT_TYPE", header("content-type"))
+        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+        .env("GIT_PROTOCOL", header("git-protocol"))
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("git http-backend");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&body).await.expect("write");
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("http-backend");
+    let split = output.stdout.windows(4).position(|w| w == b"\r\n\r\n").expect("CGI headers");
+    let (head, rest) = (String::from_utf8_lossy(&output.stdout[..split]).into_owned(), &output.stdout[split + 4..]);
+    let mut response = axum::response::Response::builder();
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        if name.eq_ignore_ascii_case("status") {
+            let code: u16 = value.trim().split(' ').next().and_then(|c| c.parse().ok()).unwrap_or(500);
+            response = response.status(code);
+        } else {
+            response = response.header(name.trim(), value.trim());
+        }
+    }
+    response.body(axum::body::Body::from(rest.to_vec())).expect("response")
 }

@@ -56,15 +56,78 @@ impl McpSession {
     }
 }
 
+/// The repos, issues and pull request tools reach a GitHub connection's
+/// host (Prism with GitHub's description) with the sealed token.
+#[tokio::test]
+async fn repos_and_issues_tools_reach_the_host_through_the_connection() {
+    let Some(prism) = devops_integration_tests::service("DEVOPS_MCP_TEST_PRISM_GITHUB") else { return };
+    let mut config = Config::default();
+    config.indexer.allowed_hosts = vec!["127.0.0.1".into()];
+    let mcp = TestMcp::start(config.clone()).await;
+    let tenant = mcp.store.create_tenant("hosted").await.expect("tenant").id;
+    let secrets = devops_adapters::secrets::FileSecrets::open(mcp._dir.path().join("secrets"), Vec::new())
+        .await
+        .expect("secrets");
+    let connections =
+        devops_runtime::providers::connections(&config, &mcp.store, &secrets).await.expect("same data key");
+    let connection = devops_providers::NewConnection {
+        name: "github".into(),
+        provider: devops_providers::ProviderKind::Github,
+        base_url: Some(prism),
+        web_url: Some("https://github.com".into()),
+        credentials: devops_providers::ConnectionCredentials::Token { token: "ghp_mcp".into() },
+    };
+    connections.create(tenant, &connection).await.expect("connection");
+    let key = mcp.key(tenant, vec![Scope::Write]).await;
+    let mut session = mcp.session(&key, &[("x-mcp-toolsets", "repos,issues,pull_requests")]).await;
+    let repo = json!({ "repository_url": "https://github.com/octocat/hello-world" });
+    let with = |extra: Value| {
+        let mut args = repo.clone();
+        args.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        args
+    };
+
+    let (is_error, found, _) = session.call("get_repository", repo.clone()).await;
+    assert!(!is_error, "{found}");
+    assert_eq!(found["full_name"], "octocat/Hello-World");
+    let (is_error, branches, _) = session.call("list_branches", with(json!({ "limit": 10 }))).await;
+    assert!(!is_error && !branches["branches"].as_array().expect("branches").is_empty(), "{branches}");
+    let (is_error, tree, _) = session.call("get_repository_tree", with(json!({ "ref": "main" }))).await;
+    assert!(!is_error && !tree["entries"].as_array().expect("entries").is_empty(), "{tree}");
+    let (is_error, files, _) = session.call("list_pull_request_files", with(json!({ "number": 1 }))).await;
+    assert!(!is_error && files["files"][0]["path"].is_string(), "{files}");
+    let (is_error, issue, _) =
+        session.call("create_issue", with(json!({ "title": "Broken", "labels": ["bug"] }))).await;
+    assert!(!is_error && issue["number"].as_u64().is_some(), "{issue}");
+    let (is_error, issues, _) = session.call("list_issues", with(json!({ "state": "open" }))).await;
+    assert!(!is_error && issues["issues"].is_array(), "{issues}");
+    let (is_error, comment, _) = session.call("comment_on_issue", with(json!({ "number": 1, "body": "Thanks" }))).await;
+    assert!(!is_error && comment["comment_id"].is_string(), "{comment}");
+
+    let elsewhere = json!({ "repository_url": "https://gitlab.example.com/acme/api" });
+    let (is_error, error, _) = session.call("get_repository", elsewhere).await;
+    assert!(is_error);
+    assert_eq!(error["code"], "not_found", "no connection serves it: {error}");
+    let other = mcp.store.create_tenant("other").await.expect("tenant").id;
+    let stranger = mcp.key(other, vec![Scope::Write]).await;
+    let mut theirs = mcp.session(&stranger, &[("x-mcp-toolsets", "repos")]).await;
+    let (is_error, error, _) = theirs.call("get_repository", repo.clone()).await;
+    assert!(is_error && error["code"] == "not_found", "another tenant's connection is not used: {error}");
+}
+
 /// Serves one mcp-server on `store` and returns its `/mcp` URL.
 async fn serve_replica(config: &Config, store: Arc<dyn Store>, dir: &std::path::Path) -> String {
     let backends = Backends {
         store: Some(store),
         blob: Some(Arc::new(devops_adapters::blob::LocalBlobStore::open(dir.join("blobs")).await.expect("blobs"))),
         cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
+        secrets: Some(Arc::new(
+            devops_adapters::secrets::FileSecrets::open(dir.join("secrets"), Vec::new()).await.expect("secrets"),
+        )),
         ..Backends::default()
     };
-    let shared = devops_mcp_server::shared(&backends, devops_mcp_server::registry(config), config).expect("shared");
+    let shared =
+        devops_mcp_server::shared(&backends, devops_mcp_server::registry(config), config).await.expect("shared");
     let router =
         devops_mcp_server::app(shared, backends.readiness(), config, tokio_util::sync::CancellationToken::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -247,7 +310,18 @@ async fn tools_follow_the_key_and_the_headers() {
     let mut narrowed = mcp.session(&writer, &[("x-mcp-toolsets", "repos")]).await;
     let mut names = narrowed.tool_names().await;
     names.sort();
-    assert_eq!(names, ["continue_output", "get_file", "list_repositories", "whoami"], "core tools plus the named set");
+    let repos = [
+        "continue_output",
+        "create_branch",
+        "get_file",
+        "get_file_contents",
+        "get_repository",
+        "get_repository_tree",
+        "list_branches",
+        "list_repositories",
+        "whoami",
+    ];
+    assert_eq!(names, repos, "core tools plus the named set");
     let mut unbuilt = mcp.session(&writer, &[("x-mcp-toolsets", "wiki")]).await;
     let mut names = unbuilt.tool_names().await;
     names.sort();

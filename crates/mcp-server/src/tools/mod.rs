@@ -3,7 +3,9 @@
 pub mod code;
 pub mod contexts;
 pub mod core;
+pub mod issues;
 pub mod pull_requests;
+pub mod repos;
 
 use crate::registry::Registry;
 
@@ -13,4 +15,6 @@ pub fn register(registry: &mut Registry) {
     contexts::register(registry);
     code::register(registry);
     pull_requests::register(registry);
+    repos::register(registry);
+    issues::register(registry);
 }
