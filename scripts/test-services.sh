@@ -33,7 +33,7 @@ MODEL_DIR=${MODEL_DIR:-/var/tmp/devops-mcp-models/all-MiniLM-L6-v2}
 CONTRACTS_DIR=${CONTRACTS_DIR:-/opt/devops-mcp-test/provider-contracts}
 PRISM_PORT=${PRISM_PORT:-4010}
 CONTRACT_PACKAGES=(@octokit/openapi@23.0.2 @stoplight/prism-cli@5.16.0 @octokit/fixtures@23.1.2
-  @octokit/webhooks-examples@7.6.1)
+  @octokit/openapi-webhooks@12.1.0 @octokit/webhooks-examples@7.6.1)
 GITLAB_CLIENT_DEB=golang-gitlab-gitlab-org-api-client-go-dev
 # pip --target outside /root: pyenv's site-packages lives under /root (mode 700),
 # where the unprivileged user could not execute the binaries.
@@ -184,7 +184,7 @@ cmd_install() {
 # ---------------------------------------------------------------- contracts
 
 install_contracts() {
-  local marker=$CONTRACTS_DIR/.installed-1
+  local marker=$CONTRACTS_DIR/.installed-2
   [[ -f $marker ]] && return 0
   log "contracts: npm ${CONTRACT_PACKAGES[*]}"
   mkdir -p "$CONTRACTS_DIR/npm"
@@ -472,6 +472,7 @@ export DEVOPS_MCP_TEST_SSHD=/usr/sbin/sshd
 export DEVOPS_MCP_TEST_SOCAT=$(command -v socat)
 export DEVOPS_MCP_TEST_PRISM_GITHUB=http://127.0.0.1:$PRISM_PORT
 export DEVOPS_MCP_TEST_OCTOKIT_FIXTURES=$CONTRACTS_DIR/npm/node_modules/@octokit/fixtures/scenarios/api.github.com
+export DEVOPS_MCP_TEST_GITHUB_OPENAPI_WEBHOOKS=$CONTRACTS_DIR/npm/node_modules/@octokit/openapi-webhooks/generated/api.github.com.json
 export DEVOPS_MCP_TEST_GITHUB_WEBHOOK_EXAMPLES=$CONTRACTS_DIR/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.json
 export DEVOPS_MCP_TEST_GITLAB_TESTDATA=$(gitlab_testdata)
 EOF

@@ -507,6 +507,36 @@ async fn github_webhook_examples_parse_into_our_events() {
     assert!(checked >= 30, "only {checked} examples");
 }
 
+/// The payload examples in GitHub's webhook description
+/// (`@octokit/openapi-webhooks`): each verifies and parses; none of them is
+/// an event we act on, so each is ignored with its reason.
+#[tokio::test]
+async fn github_openapi_webhook_examples_verify_and_parse() {
+    let Some(path) = devops_integration_tests::service("DEVOPS_MCP_TEST_GITHUB_OPENAPI_WEBHOOKS") else { return };
+    let spec: Value = serde_json::from_slice(&std::fs::read(path).expect("spec")).expect("JSON");
+    let mut checked = 0;
+    for (name, webhook) in spec["webhooks"].as_object().expect("webhooks") {
+        let post = &webhook["post"];
+        let examples = post.pointer("/requestBody/content/application~1json/examples").and_then(Value::as_object);
+        for example in examples.into_iter().flatten().map(|(_, e)| e) {
+            let reference = example["$ref"].as_str().expect("a $ref");
+            let payload = &spec.pointer(&reference.trim_start_matches('#').to_owned()).expect("resolves")["value"];
+            let event = post["operationId"].as_str().expect("operationId").split('/').next().expect("event");
+            let body = serde_json::to_vec(payload).expect("body");
+            let mut headers = signed_github(b"s3cret", &body);
+            headers.insert("x-github-event", event.replace('-', "_").parse().expect("header"));
+            headers.insert("x-github-delivery", "d1".parse().expect("header"));
+            GITHUB.verify(&headers, &body, b"s3cret").expect("signature");
+            match GITHUB.parse(&headers, &body).unwrap_or_else(|err| panic!("{name}: {err}")) {
+                WebhookEvent::Ignored(reason) => assert!(!reason.is_empty(), "{name}"),
+                other => panic!("{name} became {other:?}"),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} examples");
+}
+
 fn signed_github(secret: &[u8], body: &[u8]) -> axum::http::HeaderMap {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("test value");
