@@ -520,7 +520,7 @@ async fn github_openapi_webhook_examples_verify_and_parse() {
         let examples = post.pointer("/requestBody/content/application~1json/examples").and_then(Value::as_object);
         for example in examples.into_iter().flatten().map(|(_, e)| e) {
             let reference = example["$ref"].as_str().expect("a $ref");
-            let payload = &spec.pointer(&reference.trim_start_matches('#').to_owned()).expect("resolves")["value"];
+            let payload = &spec.pointer(reference.trim_start_matches('#')).expect("resolves")["value"];
             let event = post["operationId"].as_str().expect("operationId").split('/').next().expect("event");
             let body = serde_json::to_vec(payload).expect("body");
             let mut headers = signed_github(b"s3cret", &body);
