@@ -18,7 +18,7 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, SubscribeRequestParams,
     SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::SubscriptionContext;
+use rmcp::service::{NotificationContext, SubscriptionContext};
 // Logging is deprecated by SEP-2577; older clients (and the conformance suite) still set levels.
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
@@ -64,6 +64,8 @@ pub struct Shared {
     pub pull_requests: devops_runtime::clients::PullRequests,
     pub reviewer: devops_runtime::clients::Reviewer,
     pub hosts: devops_providers::Hosts,
+    /// The tools each tenant switched off, kept fresh.
+    pub tenant_tools: Arc<crate::tenant_tools::TenantTools>,
     /// The conformance suite's fixtures, in test deployments only.
     pub conformance: Option<Arc<conformance::Fixtures>>,
     /// Announces context changes to subscribed sessions.
@@ -96,11 +98,14 @@ impl DevopsMcp {
     }
 
     fn policy(&self, context: &RequestContext<RoleServer>) -> Result<Policy, McpError> {
-        context
-            .extensions
-            .get::<Parts>()
-            .and_then(Policy::from_parts)
-            .ok_or_else(|| McpError::invalid_request("unauthenticated", None))
+        self.policy_of(&context.extensions).ok_or_else(|| McpError::invalid_request("unauthenticated", None))
+    }
+
+    /// The request's policy, with the tools its tenant switched off.
+    fn policy_of(&self, extensions: &rmcp::model::Extensions) -> Option<Policy> {
+        let mut policy = extensions.get::<Parts>().and_then(Policy::from_parts)?;
+        policy.disabled_tools = self.shared.tenant_tools.disabled(policy.principal.tenant_id);
+        Some(policy)
     }
 
     async fn audit(&self, policy: &Policy, tool: &str, started: Instant, outcome: Result<(), &ToolError>) {
@@ -182,11 +187,8 @@ impl ServerHandler for DevopsMcp {
             .enable_tool_list_changed();
         let mut capabilities = builder.build();
         if self.shared.conformance.is_none() {
-            // Logging and list changes of tools and prompts exist only for the fixtures so far.
+            // Logging and prompt list changes exist only for the fixtures so far.
             capabilities.logging = None;
-            if let Some(tools) = capabilities.tools.as_mut() {
-                tools.list_changed = None;
-            }
             if let Some(prompts) = capabilities.prompts.as_mut() {
                 prompts.list_changed = None;
             }
@@ -438,12 +440,40 @@ impl ServerHandler for DevopsMcp {
         self.shared.registry.definition(name)
     }
 
+    /// A session with a stream open hears when its tenant's tools change.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Some(policy) = self.policy_of(&context.extensions) else { return };
+        let tenant = policy.principal.tenant_id;
+        let mut changes = self.shared.tenant_tools.subscribe();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            let mut check = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    changed = changes.recv() => match changed {
+                        Ok(t) if t == tenant => {
+                            if peer.notify_tool_list_changed().await.is_err() {
+                                return; // the session is gone
+                            }
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = check.tick() => if peer.is_transport_closed() {
+                        return;
+                    },
+                }
+            }
+        });
+    }
+
     fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
         let mut accepted = match &self.shared.conformance {
             Some(_) => conformance::Fixtures::accept(requested),
             None => SubscriptionFilter::new(),
         };
         accepted.resources_list_changed = requested.resources_list_changed;
+        accepted.tools_list_changed = requested.tools_list_changed;
         accepted.resource_subscriptions = requested.resource_subscriptions.clone();
         Some(accepted)
     }
@@ -454,6 +484,7 @@ impl ServerHandler for DevopsMcp {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let tenant = self.policy(context.request_context())?.principal.tenant_id;
         let mut contexts = self.shared.context_changes.subscribe();
+        let mut tools = self.shared.tenant_tools.subscribe();
         let mut fixtures = self.shared.conformance.as_ref().map(|f| f.changes.subscribe());
         let fixture_change =
             async |fixtures: &mut Option<tokio::sync::broadcast::Receiver<conformance::ListChange>>| match fixtures {
@@ -469,6 +500,13 @@ impl ServerHandler for DevopsMcp {
                     }
                     Ok(ContextChange::Created { tenant: t }) if t == tenant => {
                         let _ = context.sink().notify_resource_list_changed().await;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                changed = tools.recv() => match changed {
+                    Ok(t) if t == tenant => {
+                        let _ = context.sink().notify_tool_list_changed().await;
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),

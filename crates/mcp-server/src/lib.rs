@@ -14,6 +14,7 @@ pub mod policy;
 pub mod prompts;
 pub mod registry;
 pub mod resources;
+pub mod tenant_tools;
 pub mod tools;
 pub mod ws;
 
@@ -48,9 +49,11 @@ pub fn registry(config: &Config) -> Registry {
 pub async fn shared(backends: &Backends, registry: Registry, config: &Config) -> devops_runtime::Result<Arc<Shared>> {
     let store = backends.store()?;
     let hosts = devops_runtime::providers::hosts(config, &store, backends.secrets()?.as_ref()).await?;
+    let tenant_tools = tenant_tools::TenantTools::start(store.tool_settings()).await?;
     Ok(Arc::new(Shared {
         registry,
         hosts,
+        tenant_tools,
         store,
         blob: backends.blob()?,
         cache: backends.cache()?,

@@ -79,6 +79,8 @@ pub struct Policy {
     pub principal: Principal,
     pub read_only: bool,
     pub toolsets: BTreeSet<Toolset>,
+    /// Tools the tenant's admins switched off for every key.
+    pub disabled_tools: std::sync::Arc<BTreeSet<String>>,
 }
 
 impl Policy {
@@ -95,7 +97,7 @@ impl Policy {
         toolsets.insert(Toolset::Core);
         let header_read_only = header(READONLY_HEADER).is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
         let read_only = header_read_only || !principal.has(Scope::Write);
-        Some(Policy { principal, read_only, toolsets })
+        Some(Policy { principal, read_only, toolsets, disabled_tools: std::sync::Arc::default() })
     }
 }
 

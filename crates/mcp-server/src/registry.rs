@@ -152,6 +152,7 @@ impl ToolSpec {
 
     pub fn allowed_by(&self, policy: &Policy, destructive_enabled: bool) -> bool {
         policy.toolsets.contains(&self.toolset)
+            && !policy.disabled_tools.contains(self.tool.name.as_ref())
             && !(policy.read_only && self.effect != Effect::Read)
             && (destructive_enabled || self.effect != Effect::Destructive)
     }
@@ -229,6 +230,7 @@ mod tests {
             principal: Principal { tenant_id: TenantId::new(), key_id: uuid::Uuid::nil(), scopes: vec![Scope::Write] },
             read_only,
             toolsets: BTreeSet::from([Toolset::Core, Toolset::Contexts]),
+            disabled_tools: Default::default(),
         }
     }
 

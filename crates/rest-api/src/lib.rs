@@ -8,6 +8,7 @@ mod keys;
 mod pull_requests;
 mod repositories;
 mod tenants;
+mod tools;
 mod webhooks;
 
 use std::sync::Arc;
@@ -131,6 +132,8 @@ impl AppState {
         connections::rotate_credentials,
         connections::delete_connection,
         connections::list_repositories,
+        tools::get_tool_settings,
+        tools::put_tool_settings,
         webhooks::github,
         webhooks::gitlab,
     ),
@@ -169,6 +172,7 @@ pub fn app(state: AppState, readiness: ops::Readiness, config: &Config) -> Route
         .merge(pull_requests::routes())
         .merge(webhooks::routes())
         .merge(connections::routes())
+        .merge(tools::routes())
         .route_layer(from_fn_with_state(authenticator, auth::require_auth))
         .with_state(state.clone());
     let webhooks = webhooks::intake_routes().with_state(state);

@@ -14,6 +14,7 @@ mod code;
 mod connections;
 mod reviews;
 mod sql;
+mod tool_settings;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use code::{CodeStore, fuse_ranked};
 pub use connections::{ConnectionRecord, ConnectionStore, NewConnectionRecord};
 pub use reviews::PullRequestStore;
 pub use sql::{PostgresStore, SqliteStore};
+pub use tool_settings::{ToolSettings, ToolSettingsStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -193,6 +195,8 @@ pub trait Store: Send + Sync + 'static {
     fn pull_requests(&self) -> std::sync::Arc<dyn PullRequestStore>;
     /// Provider connections, credentials sealed.
     fn connections(&self) -> std::sync::Arc<dyn ConnectionStore>;
+    /// The tools each tenant switched off.
+    fn tool_settings(&self) -> std::sync::Arc<dyn ToolSettingsStore>;
 
     // Idempotency.
     /// Records that `key` had its effect. Returns false if it already had.

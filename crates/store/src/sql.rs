@@ -825,6 +825,10 @@ macro_rules! impl_store {
                 std::sync::Arc::new(self.clone())
             }
 
+            fn tool_settings(&self) -> std::sync::Arc<dyn crate::ToolSettingsStore> {
+                std::sync::Arc::new(self.clone())
+            }
+
             async fn mark_processed(&self, tenant: TenantId, key: &str, event_type: &str) -> Result<bool> {
                 let done = sqlx::query(
                     "INSERT INTO processed_events (tenant_id, idempotency_key, event_type, processed_at) \

@@ -56,6 +56,49 @@ impl McpSession {
     }
 }
 
+/// A tenant's admins switch a tool off: it leaves every session of that
+/// tenant (which hears `notifications/tools/list_changed`), and no other.
+#[tokio::test]
+async fn tools_a_tenant_switches_off_leave_its_sessions_with_a_notification() {
+    let (mcp, tenant) = fixture(Config::default()).await;
+    let other = mcp.store.create_tenant("other").await.expect("tenant").id;
+    let key = mcp.key(tenant, vec![Scope::Write]).await;
+    let other_key = mcp.key(other, vec![Scope::Write]).await;
+    let toolsets = [("x-mcp-toolsets", "pull_requests")];
+    let mut session = mcp.session(&key, &toolsets).await;
+    let mut theirs = mcp.session(&other_key, &toolsets).await;
+    assert!(session.tool_names().await.contains(&"merge_pull_request".to_owned()));
+
+    let watcher = {
+        let listener = session.listener();
+        tokio::spawn(async move {
+            listener.expect_notification("notifications/tools/list_changed", std::time::Duration::from_secs(10)).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let saved = mcp
+        .store
+        .tool_settings()
+        .put_tool_settings(tenant, &["merge_pull_request".to_owned()])
+        .await
+        .expect("settings");
+    assert_eq!(saved.version, 1);
+    let notified = watcher.await.expect("watcher");
+    assert_eq!(notified["method"], "notifications/tools/list_changed");
+
+    assert!(!session.tool_names().await.contains(&"merge_pull_request".to_owned()), "gone from the list");
+    let refused = session
+        .request(
+            "tools/call",
+            json!({ "name": "merge_pull_request", "arguments": { "repository_url": "/x", "number": 1 } }),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "and cannot be called: {refused}");
+    assert!(theirs.tool_names().await.contains(&"merge_pull_request".to_owned()), "another tenant keeps it");
+    let fresh = mcp.session(&key, &toolsets).await.tool_names().await;
+    assert!(!fresh.contains(&"merge_pull_request".to_owned()) && fresh.contains(&"get_pull_request".to_owned()));
+}
+
 /// The repos, issues and pull request tools reach a GitHub connection's
 /// host (Prism with GitHub's description) with the sealed token.
 #[tokio::test]
@@ -243,6 +286,18 @@ impl McpSession {
             .iter()
             .map(|t| t["name"].as_str().expect("name").to_owned())
             .collect()
+    }
+
+    /// The same session, for a second stream (notifications) beside this one.
+    pub fn listener(&self) -> McpSession {
+        McpSession {
+            url: self.url.clone(),
+            key: self.key.clone(),
+            headers: Vec::new(),
+            session_id: self.session_id.clone(),
+            next_id: 1000,
+            client: reqwest::Client::new(),
+        }
     }
 
     /// Calls a tool; returns (is_error, structured or parsed text, whole result).
@@ -738,14 +793,7 @@ async fn contexts_are_resources_prompts_and_completions() {
     let subscribed = alice.request("resources/subscribe", json!({ "uri": uri })).await;
     assert!(subscribed["result"].is_object(), "{subscribed}");
     let watcher = {
-        let session = McpSession {
-            url: alice.url.clone(),
-            key: alice.key.clone(),
-            headers: Vec::new(),
-            session_id: alice.session_id.clone(),
-            next_id: 1000,
-            client: reqwest::Client::new(),
-        };
+        let session = alice.listener();
         tokio::spawn(async move {
             session.expect_notification("notifications/resources/updated", std::time::Duration::from_secs(10)).await
         })

@@ -208,6 +208,31 @@ async fn tenants_cannot_see_each_other() {
     assert_eq!((status, body["name"].as_str()), (StatusCode::OK, Some("tenant-b")));
 }
 
+/// A tenant's admins switch tools off for all its keys; each change bumps
+/// the version MCP servers poll.
+#[tokio::test]
+async fn tenants_switch_tools_off_with_a_versioned_setting() {
+    let api = TestApi::start().await;
+    let tenant = api.store.create_tenant("tools").await.expect("tenant");
+    let admin = api.key(tenant.id, vec![Scope::Admin]).await;
+    let reader = api.key(tenant.id, vec![Scope::Read]).await;
+    let path = "/api/v1/tenants/current/tools";
+    let (status, initial) = api.call(reqwest::Method::GET, path, Some(&reader), None).await;
+    assert_eq!((status, initial), (StatusCode::OK, json!({ "disabled_tools": [], "version": 0 })));
+    let body = json!({ "disabled_tools": ["merge_pull_request", "delete_context", "merge_pull_request"] });
+    let (status, _) = api.call(reqwest::Method::PUT, path, Some(&reader), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "needs admin");
+    let (status, saved) = api.call(reqwest::Method::PUT, path, Some(&admin), Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(saved, json!({ "disabled_tools": ["delete_context", "merge_pull_request"], "version": 1 }));
+    for bad in [json!({ "disabled_tools": ["Drop Table"] }), json!({ "disabled_tools": "x" }), json!([])] {
+        let (status, answer) = api.call(reqwest::Method::PUT, path, Some(&admin), Some(bad.clone())).await;
+        assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "invalid_argument"), "{bad}");
+    }
+    let (_, cleared) = api.call(reqwest::Method::PUT, path, Some(&admin), Some(json!({ "disabled_tools": [] }))).await;
+    assert_eq!(cleared, json!({ "disabled_tools": [], "version": 2 }));
+}
+
 #[tokio::test]
 async fn bad_input_gets_clear_errors() {
     let api = TestApi::start().await;
