@@ -428,15 +428,26 @@ impl CloudProvider for GitHub {
         if commit.message.trim().is_empty() {
             commit.message = title.to_owned();
         }
-        self.commit_changes(tenant, repository_url, &branch, &commit).await?;
-        let pull: GhPull = self
-            .send(
+        let opened = async {
+            self.commit_changes(tenant, repository_url, &branch, &commit).await?;
+            self.send::<GhPull>(
                 Method::POST,
                 &format!("{}/pulls", repo.api()),
                 &json!({ "title": title, "body": body, "head": branch, "base": target }),
             )
-            .await?;
-        Ok(pull.into_domain(tenant, repository_url))
+            .await
+        };
+        match opened.await {
+            Ok(pull) => Ok(pull.into_domain(tenant, repository_url)),
+            Err(err) => {
+                // No pull request: the branch made for it goes too.
+                let path = format!("{}/git/refs/{}", repo.api(), crate::http::segment(&format!("heads/{branch}")));
+                if let Err(cleanup) = self.call(Method::DELETE, &path, None).await {
+                    tracing::warn!(%branch, error = %cleanup, "could not delete the branch of a failed pull request");
+                }
+                Err(err)
+            }
+        }
     }
 
     async fn get_pull_request(&self, tenant: TenantId, repository_url: &str, number: u64) -> Result<PullRequest> {

@@ -345,14 +345,24 @@ impl CloudProvider for GitLab {
             "branch": branch, "start_branch": target, "commit_message": message, "actions": actions(changes),
         });
         self.call(Method::POST, &format!("{project}/repository/commits"), Some(&commit)).await?;
-        let mr: GlMergeRequest = self
-            .send(
+        let opened = self
+            .send::<GlMergeRequest>(
                 Method::POST,
                 &format!("{project}/merge_requests"),
                 &json!({ "source_branch": branch, "target_branch": target, "title": title, "description": body }),
             )
-            .await?;
-        Ok(mr.into_domain(tenant, repository_url))
+            .await;
+        match opened {
+            Ok(mr) => Ok(mr.into_domain(tenant, repository_url)),
+            Err(err) => {
+                // No merge request: the branch made for it goes too.
+                let path = format!("{project}/repository/branches/{}", segment(&branch));
+                if let Err(cleanup) = self.call(Method::DELETE, &path, None).await {
+                    tracing::warn!(%branch, error = %cleanup, "could not delete the branch of a failed merge request");
+                }
+                Err(err)
+            }
+        }
     }
 
     async fn get_pull_request(&self, tenant: TenantId, repository_url: &str, number: u64) -> Result<PullRequest> {

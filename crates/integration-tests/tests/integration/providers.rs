@@ -972,3 +972,55 @@ async fn connection_store_on_postgres() {
     let Some(url) = devops_integration_tests::postgres_url() else { return };
     connection_store_suite(devops_integration_tests::postgres_store(&url).await).await;
 }
+
+/// A pull request the host refuses leaves no branch behind: the branch
+/// made for it is deleted. The server answers as GitHub's API does for each
+/// step, and refuses the pull request itself with 422.
+#[tokio::test]
+async fn a_refused_pull_request_leaves_no_branch_behind() {
+    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+    let log = seen.clone();
+    let handler = move |request: Request| {
+        let log = log.clone();
+        async move {
+            let method = request.method().to_string();
+            let path = request.uri().path().to_owned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.expect("body");
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            log.lock().expect("log").push((method.clone(), path.clone(), body));
+            let (status, answer) = match (method.as_str(), path.as_str()) {
+                ("GET", p) if p.contains("/commits/") && !p.contains("/git/") => (200, r#"{"sha":"base"}"#),
+                ("GET", p) if p.contains("/git/ref/") => (200, r#"{"object":{"sha":"base"}}"#),
+                ("GET", p) if p.contains("/git/commits/") => (200, r#"{"tree":{"sha":"tree0"}}"#),
+                ("POST", p) if p.ends_with("/git/refs") => (201, r#"{}"#),
+                ("POST", p) if p.ends_with("/git/blobs") => (201, r#"{"sha":"blob1"}"#),
+                ("POST", p) if p.ends_with("/git/trees") => (201, r#"{"sha":"tree1"}"#),
+                ("POST", p) if p.ends_with("/git/commits") => (201, r#"{"sha":"commit1"}"#),
+                ("PATCH", p) if p.contains("/git/refs/") => (200, r#"{}"#),
+                ("POST", p) if p.ends_with("/pulls") => (
+                    422,
+                    r#"{"message":"Validation Failed","errors":[{"message":"No commits between main and head"}]}"#,
+                ),
+                ("DELETE", p) if p.contains("/git/refs/") => (204, ""),
+                _ => (404, r#"{"message":"Not Found"}"#),
+            };
+            Response::builder().status(status).body(Body::from(answer)).expect("response")
+        }
+    };
+    let base = serve(axum::Router::new().fallback(handler)).await;
+    let github = GitHub::new(&base, GitHubAuth::Token("t".into()), &loopback(), quick()).expect("adapter");
+    let err = github
+        .create_pull_request(tenant(), "https://github.com/o/r", "Refused", "", &change_set())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    let seen = seen.lock().expect("log").clone();
+    let created = seen.iter().find(|(m, p, _)| m == "POST" && p.ends_with("/git/refs")).expect("branch created");
+    let branch = created.2["ref"].as_str().expect("ref").trim_start_matches("refs/heads/").to_owned();
+    let encoded = format!("/repos/o/r/git/refs/heads%2F{}", branch.replace('/', "%2F"));
+    assert!(
+        seen.iter().any(|(m, p, _)| m == "DELETE" && *p == encoded),
+        "the branch {branch} is deleted: {:?}",
+        seen.iter().map(|(m, p, _)| format!("{m} {p}")).collect::<Vec<_>>()
+    );
+}
