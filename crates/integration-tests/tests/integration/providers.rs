@@ -1024,3 +1024,47 @@ async fn a_refused_pull_request_leaves_no_branch_behind() {
         seen.iter().map(|(m, p, _)| format!("{m} {p}")).collect::<Vec<_>>()
     );
 }
+
+/// The same on GitLab: a merge request it refuses takes its branch with it.
+#[tokio::test]
+async fn a_refused_merge_request_leaves_no_branch_behind() {
+    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+    let log = seen.clone();
+    let handler = move |request: Request| {
+        let log = log.clone();
+        async move {
+            let method = request.method().to_string();
+            let path = request.uri().path().to_owned();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.expect("body");
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            log.lock().expect("log").push((method.clone(), path.clone(), body));
+            let (status, answer) = match (method.as_str(), path.as_str()) {
+                ("POST", p) if p.ends_with("/repository/commits") => (201, r#"{"id":"commit1"}"#),
+                ("POST", p) if p.ends_with("/merge_requests") => {
+                    (409, r#"{"message":["Another open merge request already exists for this source branch"]}"#)
+                }
+                ("DELETE", p) if p.contains("/repository/branches/") => (204, ""),
+                _ => (404, r#"{"message":"404 Not Found"}"#),
+            };
+            Response::builder().status(status).body(Body::from(answer)).expect("response")
+        }
+    };
+    let base = serve(axum::Router::new().fallback(handler)).await;
+    let gitlab = GitLab::new(&format!("{base}/api/v4"), "https://gitlab.com", "glpat".into(), &loopback(), quick())
+        .expect("adapter");
+    let err = gitlab
+        .create_pull_request(tenant(), "https://gitlab.com/acme/api", "Refused", "", &change_set())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+    let seen = seen.lock().expect("log").clone();
+    let commit = seen.iter().find(|(m, p, _)| m == "POST" && p.ends_with("/repository/commits")).expect("commit");
+    assert_eq!(commit.2["start_branch"], "main", "the branch starts from the base in the same call");
+    let branch = commit.2["branch"].as_str().expect("branch").to_owned();
+    let encoded = format!("/api/v4/projects/acme%2Fapi/repository/branches/{}", branch.replace('/', "%2F"));
+    assert!(
+        seen.iter().any(|(m, p, _)| m == "DELETE" && *p == encoded),
+        "the branch {branch} is deleted: {:?}",
+        seen.iter().map(|(m, p, _)| format!("{m} {p}")).collect::<Vec<_>>()
+    );
+}
