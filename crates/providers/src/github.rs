@@ -24,13 +24,12 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use url::Url;
 
 use crate::http::{ApiClient, ApiResponse, ClientSettings, secret_header};
 use crate::webhooks::{GITHUB, WebhookFormat};
 use crate::{
     Branch, CloudProvider, Error, FilePatch, FileStatus, GitCredentials, Page, PostedReview, RemoteRepository, Result,
-    ReviewPost, Tree, TreeEntry, TreeEntryKind,
+    ReviewPost, Tree, TreeEntry, TreeEntryKind, clean,
 };
 
 const PROVIDER: &str = "github";
@@ -188,7 +187,7 @@ struct RepoPath {
 
 impl RepoPath {
     fn parse(repository_url: &str) -> Result<Self> {
-        let path = repo_path(repository_url)?;
+        let path = crate::repository_path(repository_url)?;
         match path.split('/').collect::<Vec<_>>().as_slice() {
             [owner, name] if !owner.is_empty() && !name.is_empty() => {
                 Ok(Self { owner: (*owner).to_owned(), name: (*name).to_owned() })
@@ -200,27 +199,6 @@ impl RepoPath {
     fn api(&self) -> String {
         format!("repos/{}/{}", crate::http::segment(&self.owner), crate::http::segment(&self.name))
     }
-}
-
-/// The repository path of an https or ssh URL, without `.git`.
-pub(crate) fn repo_path(repository_url: &str) -> Result<String> {
-    let raw = repository_url.trim();
-    let path = if let Ok(url) = Url::parse(raw) {
-        url.path().to_owned()
-    } else if let Some((_, path)) = raw.split_once(':') {
-        path.to_owned()
-    } else {
-        return Err(Error::Invalid(format!("{repository_url} is not a repository URL")));
-    };
-    let path = path.trim_matches('/').trim_end_matches(".git").trim_matches('/');
-    if path.is_empty() || path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
-        return Err(Error::Invalid(format!("{repository_url} has no repository path")));
-    }
-    Ok(path.to_owned())
-}
-
-fn clean(text: Option<String>) -> String {
-    text.map(|t| sanitize(&t).into_owned()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -494,14 +472,7 @@ impl CloudProvider for GitHub {
         update: &PullRequestUpdate,
     ) -> Result<PullRequest> {
         let repo = RepoPath::parse(repository_url)?;
-        let mut body = serde_json::Map::new();
-        if let Some(title) = &update.title {
-            crate::check_title(title)?;
-            body.insert("title".into(), json!(title));
-        }
-        if let Some(text) = &update.body {
-            body.insert("body".into(), json!(text));
-        }
+        let mut body = crate::edited_text(update.title.as_ref(), update.body.as_ref(), "body")?;
         match update.state {
             Some(PullRequestState::Merged) => {
                 return Err(Error::Invalid("merge a pull request with merge, not by setting its state".into()));
@@ -925,14 +896,7 @@ impl CloudProvider for GitHub {
         update: &IssueUpdate,
     ) -> Result<Issue> {
         let repo = RepoPath::parse(repository_url)?;
-        let mut body = serde_json::Map::new();
-        if let Some(title) = &update.title {
-            crate::check_title(title)?;
-            body.insert("title".into(), json!(title));
-        }
-        if let Some(text) = &update.body {
-            body.insert("body".into(), json!(text));
-        }
+        let mut body = crate::edited_text(update.title.as_ref(), update.body.as_ref(), "body")?;
         if let Some(state) = update.state {
             body.insert("state".into(), json!(if state == IssueState::Open { "open" } else { "closed" }));
         }
@@ -985,6 +949,9 @@ mod tests {
         }
         assert!(RepoPath::parse("https://github.com/octo").is_err());
         assert!(RepoPath::parse("https://github.com/octo/../x").is_err());
-        assert_eq!(repo_path("https://gitlab.com/group/sub/app.git").expect("test value"), "group/sub/app");
+        assert_eq!(
+            crate::repository_path("https://gitlab.com/group/sub/app.git").expect("test value"),
+            "group/sub/app"
+        );
     }
 }

@@ -26,7 +26,7 @@ use crate::http::{ApiClient, ApiResponse, ClientSettings, secret_header, segment
 use crate::webhooks::{GITLAB, WebhookFormat};
 use crate::{
     Branch, CloudProvider, Error, FilePatch, FileStatus, GitCredentials, Page, PostedReview, RemoteRepository, Result,
-    ReviewPost, Tree, TreeEntry, TreeEntryKind,
+    ReviewPost, Tree, TreeEntry, TreeEntryKind, clean,
 };
 
 const PROVIDER: &str = "gitlab";
@@ -100,7 +100,7 @@ impl GitLab {
 
     /// `projects/<encoded path>` for a repository URL under the web URL.
     fn project(&self, repository_url: &str) -> Result<String> {
-        let path = crate::github::repo_path(repository_url)?;
+        let path = crate::repository_path(repository_url)?;
         let prefix = self.web.path().trim_matches('/');
         let path = if prefix.is_empty() {
             path.as_str()
@@ -118,10 +118,6 @@ impl GitLab {
         let mr = self.get(&format!("{project}/merge_requests/{number}")).await?;
         Ok((project, mr))
     }
-}
-
-fn clean(text: Option<String>) -> String {
-    text.map(|t| sanitize(&t).into_owned()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -410,14 +406,7 @@ impl CloudProvider for GitLab {
         update: &PullRequestUpdate,
     ) -> Result<PullRequest> {
         let project = self.project(repository_url)?;
-        let mut body = serde_json::Map::new();
-        if let Some(title) = &update.title {
-            crate::check_title(title)?;
-            body.insert("title".into(), json!(title));
-        }
-        if let Some(text) = &update.body {
-            body.insert("description".into(), json!(text));
-        }
+        let mut body = crate::edited_text(update.title.as_ref(), update.body.as_ref(), "description")?;
         match update.state {
             Some(PullRequestState::Merged) => {
                 return Err(Error::Invalid("merge a pull request with merge, not by setting its state".into()));
@@ -719,14 +708,7 @@ impl CloudProvider for GitLab {
         update: &IssueUpdate,
     ) -> Result<Issue> {
         let project = self.project(repository_url)?;
-        let mut body = serde_json::Map::new();
-        if let Some(title) = &update.title {
-            crate::check_title(title)?;
-            body.insert("title".into(), json!(title));
-        }
-        if let Some(text) = &update.body {
-            body.insert("description".into(), json!(text));
-        }
+        let mut body = crate::edited_text(update.title.as_ref(), update.body.as_ref(), "description")?;
         if let Some(state) = update.state {
             body.insert("state_event".into(), json!(if state == IssueState::Open { "reopen" } else { "close" }));
         }

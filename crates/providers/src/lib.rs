@@ -152,6 +152,47 @@ pub(crate) fn check_title(title: &str) -> Result<()> {
     Ok(())
 }
 
+/// The title and body fields of an update, checked; `body_field` is the
+/// host's name for the body (`body`, `description`).
+pub(crate) fn edited_text(
+    title: Option<&String>,
+    body: Option<&String>,
+    body_field: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut fields = serde_json::Map::new();
+    if let Some(title) = title {
+        check_title(title)?;
+        fields.insert("title".into(), title.clone().into());
+    }
+    if let Some(body) = body {
+        fields.insert(body_field.into(), body.clone().into());
+    }
+    Ok(fields)
+}
+
+/// Prose from a host, with hidden characters stripped; empty when absent.
+pub(crate) fn clean(text: Option<String>) -> String {
+    text.map(|t| devops_models::sanitize::sanitize(&t).into_owned()).unwrap_or_default()
+}
+
+/// The repository path of an https or ssh URL, without `.git`
+/// (`owner/name`, GitLab's `group/sub/project`).
+pub(crate) fn repository_path(repository_url: &str) -> Result<String> {
+    let raw = repository_url.trim();
+    let path = if let Ok(url) = url::Url::parse(raw) {
+        url.path().to_owned()
+    } else if let Some((_, path)) = raw.split_once(':') {
+        path.to_owned()
+    } else {
+        return Err(Error::Invalid(format!("{repository_url} is not a repository URL")));
+    };
+    let path = path.trim_matches('/').trim_end_matches(".git").trim_matches('/');
+    if path.is_empty() || path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return Err(Error::Invalid(format!("{repository_url} has no repository path")));
+    }
+    Ok(path.to_owned())
+}
+
 /// A branch name from the title: readable, and unique by its suffix.
 pub(crate) fn branch_name(title: &str) -> String {
     let mut slug: String = title

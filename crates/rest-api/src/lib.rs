@@ -62,7 +62,7 @@ impl AppState {
         config: &Config,
     ) -> devops_runtime::Result<Self> {
         let connections = devops_runtime::providers::connections(config, &store, secrets.as_ref()).await?;
-        let hosts = devops_runtime::providers::hosts(config, &store, secrets.as_ref()).await?;
+        let hosts = devops_runtime::providers::hosts_with(config, &store, connections.clone());
         Ok(Self {
             indexer: devops_runtime::clients::indexer(config)?,
             pull_requests: devops_runtime::clients::pull_requests(config)?,

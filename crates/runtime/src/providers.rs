@@ -54,6 +54,11 @@ pub async fn connections(config: &Config, store: &Arc<dyn Store>, secrets: &dyn 
 
 /// Local repositories, and hosted ones through the tenants' connections.
 pub async fn hosts(config: &Config, store: &Arc<dyn Store>, secrets: &dyn Secrets) -> Result<Hosts> {
+    Ok(hosts_with(config, store, connections(config, store, secrets).await?))
+}
+
+/// The same, over connections the caller already holds.
+pub fn hosts_with(config: &Config, store: &Arc<dyn Store>, connections: Connections) -> Hosts {
     let local = LocalGitHost::new(store.as_ref(), url_policy(config));
-    Ok(Hosts::new(local).with_connections(connections(config, store, secrets).await?, client_settings(config)))
+    Hosts::new(local).with_connections(connections, client_settings(config))
 }

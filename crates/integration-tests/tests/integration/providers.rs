@@ -973,12 +973,12 @@ async fn connection_store_on_postgres() {
     connection_store_suite(devops_integration_tests::postgres_store(&url).await).await;
 }
 
-/// A pull request the host refuses leaves no branch behind: the branch
-/// made for it is deleted. The server answers as GitHub's API does for each
-/// step, and refuses the pull request itself with 422.
-#[tokio::test]
-async fn a_refused_pull_request_leaves_no_branch_behind() {
-    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+type Recorded = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// A host that answers each request by `answer(method, path)` and records
+/// the requests with their JSON bodies.
+async fn recording_host(answer: fn(&str, &str) -> (u16, &'static str)) -> (String, Recorded) {
+    let seen: Recorded = Arc::default();
     let log = seen.clone();
     let handler = move |request: Request| {
         let log = log.clone();
@@ -987,27 +987,37 @@ async fn a_refused_pull_request_leaves_no_branch_behind() {
             let path = request.uri().path().to_owned();
             let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.expect("body");
             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            log.lock().expect("log").push((method.clone(), path.clone(), body));
-            let (status, answer) = match (method.as_str(), path.as_str()) {
-                ("GET", p) if p.contains("/commits/") && !p.contains("/git/") => (200, r#"{"sha":"base"}"#),
-                ("GET", p) if p.contains("/git/ref/") => (200, r#"{"object":{"sha":"base"}}"#),
-                ("GET", p) if p.contains("/git/commits/") => (200, r#"{"tree":{"sha":"tree0"}}"#),
-                ("POST", p) if p.ends_with("/git/refs") => (201, r#"{}"#),
-                ("POST", p) if p.ends_with("/git/blobs") => (201, r#"{"sha":"blob1"}"#),
-                ("POST", p) if p.ends_with("/git/trees") => (201, r#"{"sha":"tree1"}"#),
-                ("POST", p) if p.ends_with("/git/commits") => (201, r#"{"sha":"commit1"}"#),
-                ("PATCH", p) if p.contains("/git/refs/") => (200, r#"{}"#),
-                ("POST", p) if p.ends_with("/pulls") => (
-                    422,
-                    r#"{"message":"Validation Failed","errors":[{"message":"No commits between main and head"}]}"#,
-                ),
-                ("DELETE", p) if p.contains("/git/refs/") => (204, ""),
-                _ => (404, r#"{"message":"Not Found"}"#),
-            };
-            Response::builder().status(status).body(Body::from(answer)).expect("response")
+            let (status, text) = answer(&method, &path);
+            log.lock().expect("log").push((method, path, body));
+            Response::builder().status(status).body(Body::from(text)).expect("response")
         }
     };
-    let base = serve(axum::Router::new().fallback(handler)).await;
+    (serve(axum::Router::new().fallback(handler)).await, seen)
+}
+
+/// A pull request the host refuses leaves no branch behind: the branch
+/// made for it is deleted. The server answers as GitHub's API does for each
+/// step, and refuses the pull request itself with 422.
+#[tokio::test]
+async fn a_refused_pull_request_leaves_no_branch_behind() {
+    fn github_answer(method: &str, path: &str) -> (u16, &'static str) {
+        match (method, path) {
+            ("GET", p) if p.contains("/commits/") && !p.contains("/git/") => (200, r#"{"sha":"base"}"#),
+            ("GET", p) if p.contains("/git/ref/") => (200, r#"{"object":{"sha":"base"}}"#),
+            ("GET", p) if p.contains("/git/commits/") => (200, r#"{"tree":{"sha":"tree0"}}"#),
+            ("POST", p) if p.ends_with("/git/refs") => (201, r#"{}"#),
+            ("POST", p) if p.ends_with("/git/blobs") => (201, r#"{"sha":"blob1"}"#),
+            ("POST", p) if p.ends_with("/git/trees") => (201, r#"{"sha":"tree1"}"#),
+            ("POST", p) if p.ends_with("/git/commits") => (201, r#"{"sha":"commit1"}"#),
+            ("PATCH", p) if p.contains("/git/refs/") => (200, r#"{}"#),
+            ("POST", p) if p.ends_with("/pulls") => {
+                (422, r#"{"message":"Validation Failed","errors":[{"message":"No commits between main and head"}]}"#)
+            }
+            ("DELETE", p) if p.contains("/git/refs/") => (204, ""),
+            _ => (404, r#"{"message":"Not Found"}"#),
+        }
+    }
+    let (base, seen) = recording_host(github_answer).await;
     let github = GitHub::new(&base, GitHubAuth::Token("t".into()), &loopback(), quick()).expect("adapter");
     let err = github
         .create_pull_request(tenant(), "https://github.com/o/r", "Refused", "", &change_set())
@@ -1028,28 +1038,17 @@ async fn a_refused_pull_request_leaves_no_branch_behind() {
 /// The same on GitLab: a merge request it refuses takes its branch with it.
 #[tokio::test]
 async fn a_refused_merge_request_leaves_no_branch_behind() {
-    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
-    let log = seen.clone();
-    let handler = move |request: Request| {
-        let log = log.clone();
-        async move {
-            let method = request.method().to_string();
-            let path = request.uri().path().to_owned();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.expect("body");
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            log.lock().expect("log").push((method.clone(), path.clone(), body));
-            let (status, answer) = match (method.as_str(), path.as_str()) {
-                ("POST", p) if p.ends_with("/repository/commits") => (201, r#"{"id":"commit1"}"#),
-                ("POST", p) if p.ends_with("/merge_requests") => {
-                    (409, r#"{"message":["Another open merge request already exists for this source branch"]}"#)
-                }
-                ("DELETE", p) if p.contains("/repository/branches/") => (204, ""),
-                _ => (404, r#"{"message":"404 Not Found"}"#),
-            };
-            Response::builder().status(status).body(Body::from(answer)).expect("response")
+    fn gitlab_answer(method: &str, path: &str) -> (u16, &'static str) {
+        match (method, path) {
+            ("POST", p) if p.ends_with("/repository/commits") => (201, r#"{"id":"commit1"}"#),
+            ("POST", p) if p.ends_with("/merge_requests") => {
+                (409, r#"{"message":["Another open merge request already exists for this source branch"]}"#)
+            }
+            ("DELETE", p) if p.contains("/repository/branches/") => (204, ""),
+            _ => (404, r#"{"message":"404 Not Found"}"#),
         }
-    };
-    let base = serve(axum::Router::new().fallback(handler)).await;
+    }
+    let (base, seen) = recording_host(gitlab_answer).await;
     let gitlab = GitLab::new(&format!("{base}/api/v4"), "https://gitlab.com", "glpat".into(), &loopback(), quick())
         .expect("adapter");
     let err = gitlab
