@@ -397,6 +397,10 @@ pub struct McpConfig {
     pub allowed_hosts: Vec<String>,
     /// Serve without sessions, so any replica can answer any request.
     pub stateless: bool,
+    /// How long a session can be restored on another replica after it was
+    /// opened (its state lives in the cache). Later the client gets a 404
+    /// and initializes again, as the protocol prescribes.
+    pub session_ttl_secs: u64,
     /// Text of one tool result above this is truncated, with a marker and a
     /// continuation cursor.
     pub max_output_bytes: usize,
@@ -412,6 +416,7 @@ impl Default for McpConfig {
         Self {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             stateless: false,
+            session_ttl_secs: 24 * 60 * 60,
             max_output_bytes: 64 * 1024,
             destructive_tools: true,
             conformance_fixtures: false,

@@ -6,6 +6,8 @@
 //! `X-MCP-Toolsets` and `X-MCP-Readonly` headers) decides which tools of the
 //! [`registry::Registry`] it sees; [`handler::DevopsMcp`] runs them with
 //! output caps, sanitising, cancellation, progress and an audit record.
+//! Sessions are kept in the cache ([`sessions`]), so any replica can serve
+//! any session, and only to the tenant that opened it.
 
 pub mod conformance;
 pub mod handler;
@@ -14,6 +16,7 @@ pub mod policy;
 pub mod prompts;
 pub mod registry;
 pub mod resources;
+pub mod sessions;
 pub mod tenant_tools;
 pub mod tools;
 pub mod ws;
@@ -31,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handler::{DevopsMcp, Shared};
 use crate::registry::Registry;
+use crate::sessions::{CacheSessionStore, SessionOwners};
 
 pub const NAME: &str = "mcp-server";
 /// The blob store holds large context items; the cache holds authenticated
@@ -67,12 +71,17 @@ pub async fn shared(backends: &Backends, registry: Registry, config: &Config) ->
 
 /// The router: `/mcp` behind authentication, plus the operational endpoints.
 pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shutdown: CancellationToken) -> Router {
-    let http_config = StreamableHttpServerConfig::default()
+    let mut http_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!config.mcp.stateless)
         .with_json_response(config.mcp.stateless)
         .with_cancellation_token(shutdown.child_token())
         .with_allowed_hosts(config.mcp.allowed_hosts.clone())
         .with_max_request_body_bytes(config.limits.max_request_body_bytes);
+    let session_ttl = std::time::Duration::from_secs(config.mcp.session_ttl_secs);
+    if !config.mcp.stateless {
+        http_config.session_store = Some(Arc::new(CacheSessionStore::new(shared.cache.clone(), session_ttl)));
+    }
+    let owners = SessionOwners::new(shared.cache.clone(), session_ttl);
     let authenticator = Authenticator::new(shared.store.clone(), shared.cache.clone(), &config.auth)
         .with_resource_metadata(&config.auth);
     let ws_state = ws::WsState {
@@ -87,8 +96,10 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         Arc::new(LocalSessionManager::default()),
         http_config,
     );
-    let mcp_routes =
-        Router::new().nest_service("/mcp", service).layer(from_fn_with_state(authenticator, auth::require_auth));
+    let mcp_routes = Router::new()
+        .nest_service("/mcp", service)
+        .layer(from_fn_with_state(owners, sessions::bind_to_tenant))
+        .layer(from_fn_with_state(authenticator, auth::require_auth));
     let ws_routes = Router::new().route("/ws", axum::routing::get(ws::upgrade)).with_state(ws_state);
     let metadata = Router::new()
         .route(auth::RESOURCE_METADATA_PATH, axum::routing::get(resource_metadata))

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use devops_adapters::cache::{Cache, MemoryCache};
 use devops_config::Config;
 use devops_models::{ApiKeySecret, Scope, TenantId};
 use devops_runtime::Backends;
@@ -19,9 +20,13 @@ pub struct TestMcp {
 
 impl TestMcp {
     pub async fn start(config: Config) -> TestMcp {
+        Self::start_with_cache(config, Arc::new(MemoryCache::new())).await
+    }
+
+    pub async fn start_with_cache(config: Config, cache: Arc<dyn Cache>) -> TestMcp {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = devops_integration_tests::sqlite_store(dir.path()).await;
-        let url = serve_replica(&config, store.clone(), dir.path()).await;
+        let url = serve_replica(&config, store.clone(), cache, dir.path()).await;
         TestMcp { url, store, _dir: dir }
     }
 
@@ -158,12 +163,12 @@ async fn repos_and_issues_tools_reach_the_host_through_the_connection() {
     assert!(is_error && error["code"] == "not_found", "another tenant's connection is not used: {error}");
 }
 
-/// Serves one mcp-server on `store` and returns its `/mcp` URL.
-async fn serve_replica(config: &Config, store: Arc<dyn Store>, dir: &std::path::Path) -> String {
+/// Serves one mcp-server on `store` and `cache` and returns its `/mcp` URL.
+async fn serve_replica(config: &Config, store: Arc<dyn Store>, cache: Arc<dyn Cache>, dir: &std::path::Path) -> String {
     let backends = Backends {
         store: Some(store),
         blob: Some(Arc::new(devops_adapters::blob::LocalBlobStore::open(dir.join("blobs")).await.expect("blobs"))),
-        cache: Some(Arc::new(devops_adapters::cache::MemoryCache::new())),
+        cache: Some(cache),
         secrets: Some(Arc::new(
             devops_adapters::secrets::FileSecrets::open(dir.join("secrets"), Vec::new()).await.expect("secrets"),
         )),
@@ -818,7 +823,7 @@ async fn stateless_replicas_serve_each_others_clients() {
     let tenant = first.store.create_tenant("acme").await.expect("tenant").id;
     let key = first.key(tenant, vec![Scope::Write]).await;
     // A second replica on the same store.
-    let second_url = serve_replica(&config, first.store.clone(), first._dir.path()).await;
+    let second_url = serve_replica(&config, first.store.clone(), Arc::new(MemoryCache::new()), first._dir.path()).await;
 
     let mut session = first.session(&key, &[]).await;
     assert!(session.session_id.is_none(), "stateless mode hands out no session");
@@ -827,6 +832,63 @@ async fn stateless_replicas_serve_each_others_clients() {
     let (is_error, page, _) = session.call("get_context", json!({ "context_id": created["id"] })).await;
     assert!(!is_error, "the other replica serves the same client: {page}");
     assert_eq!(page["context"]["name"], "shared");
+}
+
+#[tokio::test]
+async fn sessions_move_between_replicas_through_redis() {
+    let Some(redis) = devops_integration_tests::redis_url() else { return };
+    sessions_move_between_replicas(crate::cache::redis_cache(&redis).await).await;
+}
+
+#[tokio::test]
+async fn sessions_move_between_replicas_through_the_in_process_cache() {
+    sessions_move_between_replicas(Arc::new(MemoryCache::new())).await;
+}
+
+/// Two replicas on one cache, no sticky routing: a session opened on one is
+/// served by the other, only ever to its own tenant, and closing it on
+/// either closes it on both.
+async fn sessions_move_between_replicas(cache: Arc<dyn Cache>) {
+    let config = Config::default();
+    let first = TestMcp::start_with_cache(config.clone(), cache.clone()).await;
+    let second_url = serve_replica(&config, first.store.clone(), cache.clone(), first._dir.path()).await;
+    let acme = first.store.create_tenant("acme").await.expect("tenant").id;
+    let globex = first.store.create_tenant("globex").await.expect("tenant").id;
+    let key = first.key(acme, vec![Scope::Write]).await;
+    let intruder_key = first.key(globex, vec![Scope::Write]).await;
+
+    let mut session = first.session(&key, &[]).await;
+    let session_id = session.session_id.clone().expect("a stateful session");
+    let (_, created, _) = session.call("create_context", json!({ "name": "travels" })).await;
+    session.url = second_url.clone();
+    let (is_error, page, _) = session.call("get_context", json!({ "context_id": created["id"] })).await;
+    assert!(!is_error, "the second replica restores the session: {page}");
+    assert_eq!(page["context"]["name"], "travels");
+    assert!(session.tool_names().await.contains(&"get_context".to_owned()));
+    assert_eq!(session.session_id.as_deref(), Some(session_id.as_str()), "the same session throughout");
+
+    // Another tenant holding the id gets what an unknown session gets, on both replicas.
+    for url in [&first.url, &second_url] {
+        let mut intruder = session.listener();
+        intruder.url = url.clone();
+        intruder.key = intruder_key.clone();
+        let (status, _) = intruder.raw(json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }).to_string()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{url}");
+    }
+
+    // Closed on the second replica, the session is gone from the first too.
+    let closed = reqwest::Client::new()
+        .delete(&second_url)
+        .bearer_auth(&key)
+        .header("mcp-session-id", &session_id)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(closed.status().is_success(), "{}", closed.status());
+    session.url = first.url.clone();
+    let (status, _) = session.raw(json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/list" }).to_string()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// `notifications/cancelled` stops a running tool; the session keeps working.
