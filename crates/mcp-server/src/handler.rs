@@ -70,6 +70,8 @@ pub struct Shared {
     pub conformance: Option<Arc<conformance::Fixtures>>,
     /// Announces context changes to subscribed sessions.
     pub context_changes: tokio::sync::broadcast::Sender<ContextChange>,
+    /// Writes the audit record of tool calls.
+    pub audit: crate::audit::AuditWriter,
 }
 
 #[derive(Clone)]
@@ -121,14 +123,7 @@ impl DevopsMcp {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             detail,
         };
-        let store = self.shared.store.clone();
-        let tenant = policy.principal.tenant_id;
-        // Recorded off the request path; a failure is logged, never shown to the agent.
-        tokio::spawn(async move {
-            if let Err(err) = store.append_audit(tenant, &entry).await {
-                tracing::error!(error = %err, "cannot audit tool call");
-            }
-        });
+        self.shared.audit.record(policy.principal.tenant_id, entry).await;
     }
 
     async fn render(&self, policy: &Policy, output: ToolOutput) -> Result<CallToolResult, ToolError> {

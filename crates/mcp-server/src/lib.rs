@@ -9,6 +9,7 @@
 //! Sessions are kept in the cache ([`sessions`]), so any replica can serve
 //! any session, and only to the tenant that opened it.
 
+pub mod audit;
 pub mod conformance;
 pub mod handler;
 pub mod output;
@@ -58,7 +59,6 @@ pub async fn shared(backends: &Backends, registry: Registry, config: &Config) ->
         registry,
         hosts,
         tenant_tools,
-        store,
         blob: backends.blob()?,
         cache: backends.cache()?,
         indexer: devops_runtime::clients::indexer(config)?,
@@ -66,6 +66,8 @@ pub async fn shared(backends: &Backends, registry: Registry, config: &Config) ->
         reviewer: devops_runtime::clients::reviewer(config)?,
         conformance: config.mcp.conformance_fixtures.then(|| Arc::new(conformance::Fixtures::default())),
         context_changes: tokio::sync::broadcast::channel(256).0,
+        audit: audit::AuditWriter::start(store.clone()),
+        store,
     }))
 }
 
@@ -130,7 +132,9 @@ async fn resource_metadata(
 
 pub async fn run(ctx: ServiceContext) -> devops_runtime::Result<()> {
     let shared = shared(&ctx.backends, registry(&ctx.config), &ctx.config).await?;
-    let router = app(shared, ctx.backends.readiness(), &ctx.config, ctx.shutdown.clone());
+    let router = app(shared.clone(), ctx.backends.readiness(), &ctx.config, ctx.shutdown.clone());
     let listener = http::bind(ctx.config.services.mcp_server.listen).await?;
-    http::serve(listener, router, ctx.shutdown.clone()).await
+    let served = http::serve(listener, router, ctx.shutdown.clone()).await;
+    shared.audit.close().await;
+    served
 }

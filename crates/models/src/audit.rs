@@ -41,6 +41,14 @@ pub struct NewAuditEntry {
     pub detail: serde_json::Value,
 }
 
+/// An entry that happened at `at`, written later together with others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedAuditEntry {
+    pub tenant: TenantId,
+    pub at: DateTime<Utc>,
+    pub entry: NewAuditEntry,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: Uuid,

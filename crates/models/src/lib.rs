@@ -13,7 +13,7 @@ pub mod sanitize;
 pub mod tenant;
 
 pub use api_key::{ApiKey, ApiKeySecret, NewApiKey, ParsedApiKey, Principal, Scope};
-pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
+pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry, TimedAuditEntry};
 pub use context::{AppendOutcome, Context, ContextItem, ContextUpdate, NewContext, NewContextItem, Role, TrimPolicy};
 pub use event::{EventEnvelope, TraceContext};
 pub use issue::{Issue, IssueComment, IssueState, IssueUpdate, NewIssue};

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use devops_errors::{ErrorCode, HasErrorCode};
 use devops_models::{
     ApiKey, AppendOutcome, AuditEntry, Context, ContextItem, ContextUpdate, EventEnvelope, IndexRecord, NewApiKey,
-    NewAuditEntry, NewContext, NewContextItem, Repository, Tenant, TenantId,
+    NewAuditEntry, NewContext, NewContextItem, Repository, Tenant, TenantId, TimedAuditEntry,
 };
 use uuid::Uuid;
 
@@ -143,6 +143,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit log.
     async fn append_audit(&self, tenant: TenantId, entry: &NewAuditEntry) -> Result<AuditEntry>;
+    /// Writes many entries in one statement: all of them, or none.
+    async fn append_audit_batch(&self, entries: &[TimedAuditEntry]) -> Result<()>;
     async fn list_audit(&self, tenant: TenantId, limit: u32) -> Result<Vec<AuditEntry>>;
 
     // Outbox.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use devops_models::{
     ApiKey, AppendOutcome, AuditEntry, AuditOutcome, Context, ContextItem, ContextUpdate, EventEnvelope, IndexRecord,
-    IndexState, NewApiKey, NewAuditEntry, NewContext, NewContextItem, Repository, Scope, Tenant, TenantId, TrimPolicy,
+    IndexState, NewApiKey, NewAuditEntry, NewContext, NewContextItem, Repository, Scope, Tenant, TenantId, TimedAuditEntry, TrimPolicy,
 };
 use sqlx::Row;
 use sqlx::migrate::Migrator;
@@ -443,6 +443,34 @@ macro_rules! impl_store {
                         other => other,
                     })?;
                 Self::audit_from(&row)
+            }
+
+            async fn append_audit_batch(&self, entries: &[TimedAuditEntry]) -> Result<()> {
+                if entries.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::<<$row as sqlx::Row>::Database>::new(format!(
+                    "INSERT INTO audit_log ({AUDIT_COLUMNS}) "
+                ));
+                insert.push_values(entries, |mut row, timed| {
+                    let entry = &timed.entry;
+                    row.push_bind(Uuid::now_v7())
+                        .push_bind(timed.tenant.0)
+                        .push_bind(entry.actor_key_id)
+                        .push_bind(&entry.action)
+                        .push_bind(&entry.target)
+                        .push_bind(entry.outcome.as_str())
+                        .push_bind(i64::try_from(entry.duration_ms).unwrap_or(i64::MAX))
+                        .push_bind(Json(&entry.detail))
+                        .push_bind(timed.at);
+                });
+                insert.build().execute(&self.pool).await.map_err(|err| match Error::from(err) {
+                    Error::Database(db) if db.as_database_error().is_some_and(|e| e.is_foreign_key_violation()) => {
+                        Error::NotFound("tenant")
+                    }
+                    other => other,
+                })?;
+                Ok(())
             }
 
             async fn list_audit(&self, tenant: TenantId, limit: u32) -> Result<Vec<AuditEntry>> {

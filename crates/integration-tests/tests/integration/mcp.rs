@@ -447,7 +447,15 @@ async fn contexts_round_trip_and_stay_within_their_tenant() {
     let (is_error, _, _) = alice.call("get_context", json!({ "context_id": id })).await;
     assert!(is_error, "deleted");
 
-    let audit = mcp.store.list_audit(a, 50).await.expect("audit");
+    // The audit log is written in batches, off the request path.
+    let mut audit = Vec::new();
+    for _ in 0..100 {
+        audit = mcp.store.list_audit(a, 50).await.expect("audit");
+        if audit.iter().any(|e| e.target.as_deref() == Some("delete_context")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let calls: Vec<&str> =
         audit.iter().filter(|e| e.action == "tool.call").filter_map(|e| e.target.as_deref()).collect();
     assert!(calls.contains(&"delete_context") && calls.contains(&"create_context"), "{calls:?}");
@@ -889,6 +897,34 @@ async fn sessions_move_between_replicas(cache: Arc<dyn Cache>) {
     session.url = first.url.clone();
     let (status, _) = session.raw(json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/list" }).to_string()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Closing the audit writer writes every entry still queued: more than one
+/// batch, for several tenants.
+#[tokio::test]
+async fn the_audit_writer_writes_everything_queued_before_it_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = devops_integration_tests::sqlite_store(dir.path()).await;
+    let mut tenants = Vec::new();
+    for name in ["audit-a", "audit-b", "audit-c"] {
+        tenants.push(store.create_tenant(name).await.expect("tenant").id);
+    }
+    let writer = devops_mcp_server::audit::AuditWriter::start(store.clone());
+    for call in 0..600 {
+        let entry = devops_models::NewAuditEntry {
+            actor_key_id: None,
+            action: "tool.call".into(),
+            target: Some(format!("tool-{call}")),
+            outcome: devops_models::AuditOutcome::Success,
+            duration_ms: 1,
+            detail: json!({}),
+        };
+        writer.record(tenants[call % 3], entry).await;
+    }
+    writer.close().await;
+    for tenant in tenants {
+        assert_eq!(store.list_audit(tenant, 200).await.expect("list").len(), 200);
+    }
 }
 
 /// `notifications/cancelled` stops a running tool; the session keeps working.

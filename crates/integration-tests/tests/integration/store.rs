@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use devops_models::{
     ApiKeySecret, AuditOutcome, ContextUpdate, EventEnvelope, NewAuditEntry, NewContext, NewContextItem, ParsedApiKey,
-    Role, Scope, TenantId, TrimPolicy,
+    Role, Scope, TenantId, TimedAuditEntry, TrimPolicy,
 };
 use devops_store::{Error, Page, Store};
 
@@ -37,6 +37,7 @@ store_suite!(
     keys_authenticate_only_with_their_secret,
     keys_are_scoped_to_their_tenant,
     audit_log_is_per_tenant,
+    audit_batches_are_written_whole,
     tenant_creation_is_announced_through_the_outbox,
     processed_events_are_recorded_once,
     schema_is_current_after_migrate,
@@ -123,6 +124,35 @@ async fn audit_log_is_per_tenant(store: Arc<dyn Store>) {
     assert_eq!(entries[0].duration_ms, 7);
     assert_eq!(entries[0].detail, serde_json::json!({ "n": 1 }));
     assert!(store.list_audit(b.id, 10).await.expect("list").is_empty());
+}
+
+async fn audit_batches_are_written_whole(store: Arc<dyn Store>) {
+    let tenant = store.create_tenant("audit-batch").await.expect("tenant");
+    let start = Utc::now() - Duration::minutes(5);
+    let timed = |tenant: TenantId, minute: i64, action: &str| TimedAuditEntry {
+        tenant,
+        at: start + Duration::minutes(minute),
+        entry: NewAuditEntry {
+            actor_key_id: None,
+            action: action.into(),
+            target: Some("t".into()),
+            outcome: AuditOutcome::Failure,
+            duration_ms: 3,
+            detail: serde_json::json!({ "error_code": "timeout" }),
+        },
+    };
+    let batch = [timed(tenant.id, 0, "one"), timed(tenant.id, 2, "three"), timed(tenant.id, 1, "two")];
+    store.append_audit_batch(&batch).await.expect("batch");
+    let entries = store.list_audit(tenant.id, 10).await.expect("list");
+    assert_eq!(entries.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["three", "two", "one"], "by when");
+    assert_eq!(entries[2].outcome, AuditOutcome::Failure);
+    assert_eq!(entries[2].detail, serde_json::json!({ "error_code": "timeout" }));
+    assert!((entries[2].at - start).num_milliseconds().abs() < 1, "the entry's own time is kept");
+
+    let orphaned = [timed(tenant.id, 3, "four"), timed(TenantId::new(), 3, "stray")];
+    assert!(matches!(store.append_audit_batch(&orphaned).await, Err(Error::NotFound(_))));
+    assert_eq!(store.list_audit(tenant.id, 10).await.expect("list").len(), 3, "all of a batch or none of it");
+    store.append_audit_batch(&[]).await.expect("nothing to write");
 }
 
 async fn tenant_creation_is_announced_through_the_outbox(store: Arc<dyn Store>) {
