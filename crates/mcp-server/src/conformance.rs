@@ -93,7 +93,13 @@ const INPUT_REQUIRED_TOOLS: [&str; 9] = [
     "test_streaming_elicitation",
 ];
 
-pub fn tools() -> Vec<Tool> {
+/// The fixture tools, built once: a call looks its tool up here.
+pub fn tools() -> &'static [Tool] {
+    static TOOLS: std::sync::LazyLock<Vec<Tool>> = std::sync::LazyLock::new(fixture_tools);
+    &TOOLS
+}
+
+fn fixture_tools() -> Vec<Tool> {
     let mut tools = vec![
         tool("test_simple_text", "Returns a simple text response", empty_object()),
         tool("test_image_content", "Returns an image", empty_object()),

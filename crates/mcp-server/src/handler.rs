@@ -210,7 +210,7 @@ impl ServerHandler for DevopsMcp {
             .map_err(|err| McpError::invalid_params(err.message, None))?;
         let tools = match &self.shared.conformance {
             // Fixtures first: the suite calls the first listed tool with no arguments.
-            Some(_) if cursor.is_none() => conformance::tools().into_iter().chain(tools).collect(),
+            Some(_) if cursor.is_none() => conformance::tools().iter().cloned().chain(tools).collect(),
             _ => tools,
         };
         let mut result = ListToolsResult::with_all_items(tools);
@@ -428,7 +428,7 @@ impl ServerHandler for DevopsMcp {
     /// `Mcp-Param-*` headers against the tool's schema.
     fn get_tool(&self, name: &str) -> Option<Tool> {
         if self.shared.conformance.is_some()
-            && let Some(tool) = conformance::tools().into_iter().find(|t| t.name == name)
+            && let Some(tool) = conformance::tools().iter().find(|t| t.name == name).cloned()
         {
             return Some(tool);
         }

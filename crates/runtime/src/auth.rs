@@ -29,6 +29,11 @@ pub fn cache_key(prefix: &str) -> String {
     format!("api-key:{prefix}")
 }
 
+/// Held for [`TOUCH_INTERVAL`] by whoever records the key's last use.
+fn touch_key(key_id: &uuid::Uuid) -> String {
+    format!("api-key-touched:{key_id}")
+}
+
 /// Name of the tenant `devops-mcp up` creates on first run; with
 /// `auth.disabled` (only allowed with `--dev`) anonymous requests act as its
 /// platform administrator.
@@ -145,7 +150,10 @@ impl Authenticator {
             return Err(ApiError::new(ErrorCode::ExpiredApiKey, "the API key has expired"));
         }
         let stale = key.last_used_at.is_none_or(|at| (now - at).to_std().unwrap_or_default() >= TOUCH_INTERVAL);
-        if stale {
+        // The cached record's `last_used_at` lags the store by up to the cache
+        // TTL, so a lock held for the interval makes it one write per interval
+        // across every replica, not one per request.
+        if stale && let Ok(Some(_)) = self.cache.try_lock(&touch_key(&key.id), TOUCH_INTERVAL).await {
             let store = self.store.clone();
             tokio::spawn(async move {
                 if let Err(err) = store.touch_api_key(key.tenant_id, key.id, now).await {

@@ -160,6 +160,34 @@ async fn keys_are_created_once_used_and_revoked() {
     assert_eq!(actions, ["api_key.revoke", "api_key.create"]);
 }
 
+/// A key's last use is recorded once per interval, not on every request
+/// (the cached key record lags the store, so it cannot tell by itself).
+#[tokio::test]
+async fn a_keys_last_use_is_written_once_per_interval() {
+    let api = TestApi::start().await;
+    let tenant = api.store.create_tenant("acme").await.expect("tenant");
+    let secret = api.key(tenant.id, vec![Scope::Read]).await;
+    let key_id = api.store.list_api_keys(tenant.id, devops_store::Page::first(1)).await.expect("keys")[0].id;
+    let last_used = || async { api.store.get_api_key(tenant.id, key_id).await.expect("key").last_used_at };
+
+    let (status, _) = api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&secret), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut first = None;
+    for _ in 0..100 {
+        first = last_used().await;
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(first.is_some(), "the first use is recorded");
+    for _ in 0..5 {
+        api.call(reqwest::Method::GET, "/api/v1/tenants/current", Some(&secret), None).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(last_used().await, first, "later uses within the interval write nothing");
+}
+
 #[tokio::test]
 async fn scopes_cannot_be_escalated() {
     let api = TestApi::start().await;
