@@ -55,7 +55,11 @@ impl AuditWriter {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut entries: mpsc::Receiver<TimedAuditEntry>, closing: CancellationToken) {
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut entries: mpsc::Receiver<TimedAuditEntry>,
+    closing: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {

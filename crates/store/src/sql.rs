@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use devops_models::{
     ApiKey, AppendOutcome, AuditEntry, AuditOutcome, Context, ContextItem, ContextUpdate, EventEnvelope, IndexRecord,
-    IndexState, NewApiKey, NewAuditEntry, NewContext, NewContextItem, Repository, Scope, Tenant, TenantId, TimedAuditEntry, TrimPolicy,
+    IndexState, NewApiKey, NewAuditEntry, NewContext, NewContextItem, Repository, Scope, Tenant, TenantId,
+    TimedAuditEntry, TrimPolicy,
 };
 use sqlx::Row;
 use sqlx::migrate::Migrator;
