@@ -18,13 +18,6 @@ use devops_errors::{ErrorCode, HasErrorCode};
 pub use backends::{Backend, Backends};
 pub use bootstrap::{ServiceContext, service_main};
 
-/// Every binary links this crate, so this is their allocator. A request
-/// makes many small, short-lived allocations (JSON values, headers, channel
-/// messages); under load glibc's malloc spent a fifth of the server's CPU
-/// on them (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
