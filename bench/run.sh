@@ -3,6 +3,8 @@
 # on loopback, against two peers:
 #   devops-mcp   this project (`devops-mcp --dev ... up`, release build), tool
 #                `test_simple_text` {} (conformance fixtures), bearer key auth
+#   devops-mcp-stateless  the same with `mcp.stateless` (JSON answers, no
+#                sessions; not in the default list)
 #   everything   @modelcontextprotocol/server-everything (TypeScript SDK,
 #                Node), `node dist/index.js streamableHttp`, tool `echo`
 #   python       official Python SDK `mcp` 1.x FastMCP, bench/peers/python_echo.py,
@@ -61,7 +63,7 @@ fi
 
 # ---- prerequisites: release binaries (built elsewhere) ----
 missing=()
-case " $servers " in *" devops-mcp "*) [ -x "$devops_bin" ] || missing+=("$devops_bin") ;; esac
+case " $servers " in *" devops-mcp "* | *" devops-mcp-stateless "*) [ -x "$devops_bin" ] || missing+=("$devops_bin") ;; esac
 [ "$skip_load" = 1 ] || [ -x "$load_bin" ] || missing+=("$load_bin")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench/run.sh: missing release binaries: ${missing[*]}" >&2
@@ -139,10 +141,11 @@ start_server() {
   log=$work/$name.log
   headers=()
   case $name in
-    devops-mcp)
+    devops-mcp | devops-mcp-stateless)
       mkdir -p "$work/devops-data"
       cmd=("$devops_bin" --dev --set "data_dir=$work/devops-data" --set mcp.conformance_fixtures=true
         --set "services.mcp_server.listen=127.0.0.1:$port")
+      [ "$name" = devops-mcp ] || cmd+=(--set mcp.stateless=true)
       local service
       for service in rest_api worker indexer pr_manager reviewer; do
         cmd+=(--set "services.$service.listen=127.0.0.1:$(free_port)")
