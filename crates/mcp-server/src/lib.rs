@@ -93,13 +93,19 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         shutdown: shutdown.clone(),
         allowed_hosts: config.mcp.allowed_hosts.clone(),
     };
-    let service = StreamableHttpService::new(
+    let service = Arc::new(StreamableHttpService::new(
         move || Ok(DevopsMcp::new(shared.clone())),
         Arc::new(LocalSessionManager::default()),
         http_config,
-    );
+    ));
+    // axum clones a route's service for every request, and rmcp's carries
+    // its whole configuration: one shared instance costs a pointer instead.
+    let mcp = axum::routing::any(move |request: axum::extract::Request| {
+        let service = service.clone();
+        async move { service.handle(request).await }
+    });
     let mcp_routes = Router::new()
-        .nest_service("/mcp", service)
+        .route("/mcp", mcp)
         .layer(from_fn_with_state(owners, sessions::bind_to_tenant))
         .layer(from_fn_with_state(authenticator, auth::require_auth));
     let ws_routes = Router::new().route("/ws", axum::routing::get(ws::upgrade)).with_state(ws_state);
