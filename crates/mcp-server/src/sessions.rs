@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use devops_adapters::cache::Cache;
 use devops_errors::{ApiError, ErrorCode};
 use devops_models::{Principal, TenantId};
+use rmcp::transport::common::http_header::HEADER_SESSION_ID;
 use rmcp::transport::streamable_http_server::session::{SessionState, SessionStore, SessionStoreError};
-
-const SESSION_HEADER: &str = "mcp-session-id";
 
 /// rmcp's session state, kept in the cache for `ttl` after the handshake.
 pub struct CacheSessionStore {
@@ -96,11 +95,9 @@ pub async fn bind_to_tenant(State(owners): State<SessionOwners>, request: Reques
     let Some(tenant) = request.extensions().get::<Principal>().map(|p| p.tenant_id) else {
         return next.run(request).await;
     };
-    let named = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let Some(session_id) = named else {
+    let Some(session_id) = session_id(request.headers()) else {
         let response = next.run(request).await;
-        let opened = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        if let Some(session_id) = opened
+        if let Some(session_id) = session_id(response.headers())
             && let Err(err) = owners.record(&session_id, tenant).await
         {
             // A session nobody can be proven to own is useless: refuse it now
@@ -128,6 +125,10 @@ pub async fn bind_to_tenant(State(owners): State<SessionOwners>, request: Reques
         tracing::warn!(error = %err, "could not forget the owner of a closed MCP session; it expires on its own");
     }
     response
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers.get(HEADER_SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn store_unreachable() -> Response {

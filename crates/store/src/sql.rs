@@ -130,6 +130,16 @@ fn parse_outcome(raw: &str) -> Result<AuditOutcome> {
     AuditOutcome::parse(raw).ok_or_else(|| Error::Corrupt(format!("unknown audit outcome {raw:?}")))
 }
 
+/// An audit entry's tenant that does not exist breaks the foreign key.
+fn unknown_tenant(err: sqlx::Error) -> Error {
+    match Error::from(err) {
+        Error::Database(db) if db.as_database_error().is_some_and(|e| e.is_foreign_key_violation()) => {
+            Error::NotFound("tenant")
+        }
+        other => other,
+    }
+}
+
 macro_rules! impl_store {
     ($store:ty, $row:ty, $migrator:expr) => {
         impl $store {
@@ -437,12 +447,7 @@ macro_rules! impl_store {
                     .bind(Utc::now())
                     .fetch_one(&self.pool)
                     .await
-                    .map_err(|err| match Error::from(err) {
-                        Error::Database(db) if db.as_database_error().is_some_and(|e| e.is_foreign_key_violation()) => {
-                            Error::NotFound("tenant")
-                        }
-                        other => other,
-                    })?;
+                    .map_err(unknown_tenant)?;
                 Self::audit_from(&row)
             }
 
@@ -465,12 +470,7 @@ macro_rules! impl_store {
                         .push_bind(Json(&entry.detail))
                         .push_bind(timed.at);
                 });
-                insert.build().execute(&self.pool).await.map_err(|err| match Error::from(err) {
-                    Error::Database(db) if db.as_database_error().is_some_and(|e| e.is_foreign_key_violation()) => {
-                        Error::NotFound("tenant")
-                    }
-                    other => other,
-                })?;
+                insert.build().execute(&self.pool).await.map_err(unknown_tenant)?;
                 Ok(())
             }
 
