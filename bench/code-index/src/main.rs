@@ -60,6 +60,19 @@ enum Command {
         #[arg(long)]
         postgres_only: bool,
     },
+    /// Search latency and HNSW recall@10 again, on the PostgreSQL database an
+    /// earlier `index` run left behind (it prints its URL): the same
+    /// directories and `--files` give the same queries.
+    Search {
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 10_000)]
+        files: usize,
+        /// The database `index` created.
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
     /// Retrieval quality on a docstring → function set built from a Python
     /// source tree: MRR and recall@10 for lexical, vector and hybrid ranking.
     Quality {
@@ -197,7 +210,8 @@ fn write_repo(root: &Path, files: &[(String, String)]) -> Result<()> {
 }
 
 /// The stores to measure: SQLite always, PostgreSQL when given.
-type Backend = (&'static str, Arc<dyn Store>, Option<sqlx::PgPool>);
+/// A back end's name, its store, and for PostgreSQL its pool and URL.
+type Backend = (&'static str, Arc<dyn Store>, Option<(sqlx::PgPool, String)>);
 
 async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
     let options = |url: String| ConnectOptions { url, max_connections: 8, connect_timeout: Duration::from_secs(10) };
@@ -210,10 +224,11 @@ async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
         let mut admin = sqlx::PgConnection::connect(server).await?;
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
         let (base, _) = server.rsplit_once('/').context("postgres url has a database")?;
-        let store = PostgresStore::connect(&options(format!("{base}/{name}"))).await?;
+        let url = format!("{base}/{name}");
+        let store = PostgresStore::connect(&options(url.clone())).await?;
         store.migrate().await?;
         let pool = store.pool().clone();
-        out.push(("postgres", Arc::new(store), Some(pool)));
+        out.push(("postgres", Arc::new(store), Some((pool, url))));
     }
     Ok(out)
 }
@@ -261,9 +276,12 @@ async fn index_bench(
     let work = tempfile::tempdir()?;
     let repo = work.path().join("repo");
     write_repo(&repo, &corpus)?;
-    for (backend, store, pool) in stores(work.path(), postgres).await? {
-        if postgres_only && pool.is_none() {
+    for (backend, store, postgres) in stores(work.path(), postgres).await? {
+        if postgres_only && postgres.is_none() {
             continue;
+        }
+        if let Some((_, url)) = &postgres {
+            eprintln!("postgres: indexing into {url} (kept, for `code-bench search --database`)");
         }
         let tenant = store.create_tenant(&format!("bench-{backend}")).await?.id;
         let cache = work.path().join(format!("cache-{backend}"));
@@ -305,61 +323,119 @@ async fn index_bench(
         }));
         git(&repo, &["reset", "-q", "--hard", "HEAD~1"])?;
 
-        // Search latency over the whole index, query embedding included.
-        let queries_text: Vec<String> = corpus
-            .iter()
-            .step_by((corpus.len() / queries).max(1))
-            .filter_map(|(_, text)| text.lines().find(|l| l.trim().len() > 20).map(|l| l.trim().to_owned()))
-            .take(queries)
-            .collect();
-        let mut latencies = Vec::new();
-        for query in &queries_text {
-            let started = Instant::now();
-            let params = SearchParams { query: query.clone(), limit: 10, ..SearchParams::default() };
-            index.search(tenant, &params).await?;
-            latencies.push(started.elapsed());
-        }
-        latencies.sort();
-        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
-        let chunks = store.code().index_size(tenant, full.repository_id.context("id")?).await?.1;
-        eprintln!(
-            "{backend}: hybrid search over {chunks} chunks: p50 {p50:.2?}, p99 {p99:.2?} ({} queries)",
-            latencies.len()
-        );
-        emit(serde_json::json!({
-            "bench": "search", "backend": backend, "chunks": chunks, "queries": latencies.len(),
-            "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
-        }));
-        if let Some(pool) = pool {
-            hnsw_recall(&pool, tenant, &queries_text, chunks).await?;
-        }
+        let repository = full.repository_id.context("id")?;
+        search_bench(backend, &index, tenant, repository, &search_queries(&corpus, queries), postgres.map(|p| p.0))
+            .await?;
     }
     Ok(())
 }
 
-/// recall@10 of the HNSW index (as search uses it) against an exact scan.
+/// One query per sampled file: its first line of some length.
+fn search_queries(corpus: &[(String, String)], queries: usize) -> Vec<String> {
+    corpus
+        .iter()
+        .step_by((corpus.len() / queries).max(1))
+        .filter_map(|(_, text)| text.lines().find(|l| l.trim().len() > 20).map(|l| l.trim().to_owned()))
+        .take(queries)
+        .collect()
+}
+
+/// Search latency over the whole index, query embedding included, then
+/// (PostgreSQL) HNSW recall.
+async fn search_bench(
+    backend: &str,
+    index: &CodeIndex,
+    tenant: TenantId,
+    repository: uuid::Uuid,
+    queries: &[String],
+    pool: Option<sqlx::PgPool>,
+) -> Result<()> {
+    let mut latencies = Vec::new();
+    for query in queries {
+        let started = Instant::now();
+        let params = SearchParams { query: query.clone(), limit: 10, ..SearchParams::default() };
+        index.search(tenant, &params).await?;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let chunks = index.code.index_size(tenant, repository).await?.1;
+    eprintln!(
+        "{backend}: hybrid search over {chunks} chunks: p50 {p50:.2?}, p99 {p99:.2?} ({} queries)",
+        latencies.len()
+    );
+    emit(serde_json::json!({
+        "bench": "search", "backend": backend, "chunks": chunks, "queries": latencies.len(),
+        "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
+    }));
+    if let Some(pool) = pool {
+        hnsw_recall(&pool, tenant, queries, chunks).await?;
+    }
+    Ok(())
+}
+
+/// `search_bench` again on the database an `index` run left.
+async fn search_existing(dirs: &[PathBuf], files: usize, database: &str, queries: usize) -> Result<()> {
+    let corpus = corpus(dirs, files)?;
+    let options =
+        ConnectOptions { url: database.to_owned(), max_connections: 8, connect_timeout: Duration::from_secs(10) };
+    let store = PostgresStore::connect(&options).await?;
+    let pool = store.pool().clone();
+    let (tenant, repository): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("SELECT tenant_id, id FROM repositories LIMIT 1").fetch_one(&pool).await?;
+    let work = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let index = code_index(store, &work.path().join("cache"), work.path(), Arc::new(HashEmbedder));
+    search_bench("postgres", &index, TenantId(tenant), repository, &search_queries(&corpus, queries), Some(pool)).await
+}
+
+/// recall@10 of the HNSW index against an exact scan, as search uses it (the
+/// 10 nearest of the 40 candidates the vector list fetches, at its
+/// `ef_search` of 100, and wider): by id, and by distance (an approximate hit
+/// counts if it is no farther than the exact 10th, since the exact top 10
+/// often holds ties).
 async fn hnsw_recall(pool: &sqlx::PgPool, tenant: TenantId, queries: &[String], chunks: u64) -> Result<()> {
-    let mut total = 0.0;
+    const EF_SEARCH: [u32; 3] = [100, 200, 400];
+    let exact_sql = "SELECT id, embedding <=> $2::real[]::vector FROM code_chunks WHERE tenant_id = $1 \
+                     ORDER BY embedding <=> $2::real[]::vector LIMIT 10";
+    let approximate_sql = "WITH candidates AS MATERIALIZED ( \
+                               SELECT id, embedding <=> $2::real[]::vector AS distance FROM code_chunks \
+                               WHERE tenant_id = $1 ORDER BY distance LIMIT 40) \
+                           SELECT id, distance FROM candidates ORDER BY distance LIMIT 10";
+    let mut by_id = [0.0; EF_SEARCH.len()];
+    let mut by_distance = [0.0; EF_SEARCH.len()];
     for query in queries {
         let vector = HashEmbedder::embed_one(query);
-        let sql = "SELECT id FROM code_chunks WHERE tenant_id = $1 ORDER BY embedding <=> $2::real[]::vector LIMIT 10";
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
-        sqlx::query("SET LOCAL hnsw.ef_search = 100").execute(&mut *tx).await?;
-        let approximate: Vec<i64> = sqlx::query_scalar(sql).bind(tenant.0).bind(&vector).fetch_all(&mut *tx).await?;
-        tx.rollback().await?;
         let mut tx = pool.begin().await?;
         sqlx::query("SET LOCAL enable_indexscan = off").execute(&mut *tx).await?;
-        let exact: Vec<i64> = sqlx::query_scalar(sql).bind(tenant.0).bind(&vector).fetch_all(&mut *tx).await?;
+        let exact: Vec<(i64, f64)> = sqlx::query_as(exact_sql).bind(tenant.0).bind(&vector).fetch_all(&mut *tx).await?;
         tx.rollback().await?;
-        let found = exact.iter().filter(|id| approximate.contains(id)).count();
-        total += found as f64 / exact.len().max(1) as f64;
+        let Some(&(_, tenth)) = exact.last() else { continue };
+        for (n, ef_search) in EF_SEARCH.into_iter().enumerate() {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
+            sqlx::query(&format!("SET LOCAL hnsw.ef_search = {ef_search}")).execute(&mut *tx).await?;
+            let approximate: Vec<(i64, f64)> =
+                sqlx::query_as(approximate_sql).bind(tenant.0).bind(&vector).fetch_all(&mut *tx).await?;
+            tx.rollback().await?;
+            let found = exact.iter().filter(|(id, _)| approximate.iter().any(|(a, _)| a == id)).count();
+            let close = approximate.iter().filter(|(_, distance)| *distance <= tenth + 1e-6).count().min(exact.len());
+            by_id[n] += found as f64 / exact.len() as f64;
+            by_distance[n] += close as f64 / exact.len() as f64;
+        }
     }
-    let recall = total / queries.len().max(1) as f64;
-    eprintln!("postgres: HNSW recall@10 against exact search over {chunks} chunks: {recall:.3}");
-    emit(
-        serde_json::json!({"bench": "hnsw_recall", "chunks": chunks, "queries": queries.len(), "recall_at_10": recall}),
-    );
+    let n = queries.len().max(1) as f64;
+    for (i, ef_search) in EF_SEARCH.into_iter().enumerate() {
+        let (id, distance) = (by_id[i] / n, by_distance[i] / n);
+        eprintln!(
+            "postgres: HNSW recall@10 against exact search over {chunks} chunks, ef_search {ef_search}: \
+             {distance:.3} by distance, {id:.3} by id"
+        );
+        emit(serde_json::json!({
+            "bench": "hnsw_recall", "chunks": chunks, "queries": queries.len(), "ef_search": ef_search,
+            "recall_at_10": distance, "recall_at_10_by_id": id,
+        }));
+    }
     Ok(())
 }
 
@@ -486,6 +562,7 @@ async fn main() -> Result<()> {
         Command::Index { dirs, files, postgres, queries, postgres_only } => {
             index_bench(&dirs, files, postgres.as_deref(), queries, postgres_only).await
         }
+        Command::Search { dirs, files, database, queries } => search_existing(&dirs, files, &database, queries).await,
         Command::Quality { dir, postgres, max_queries, max_files, model_dir } => {
             quality_bench(&dir, postgres.as_deref(), max_queries, max_files, model_dir.as_deref()).await
         }

@@ -2,11 +2,15 @@
 //! search over them.
 //!
 //! PostgreSQL ranks with pgvector HNSW (cosine, iterative scans so filters
-//! still fill `limit`), full-text search and pg_trgm on symbols. SQLite
-//! scans the tenant's chunks in-process: exact cosine, BM25 and trigram
-//! similarity. Both fuse their ranked lists the same way, by reciprocal rank.
+//! still fill `limit`), full-text search over a bounded candidate set, and
+//! symbols containing an identifier of the query (pg_trgm's index). SQLite
+//! scans the tenant's chunks in-process: exact cosine, BM25 and the same
+//! symbol match. Both fuse their ranked lists the same way, by reciprocal
+//! rank.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use devops_models::{CodeHit, CodeQuery, NewCodeChunk, TenantId};
@@ -196,9 +200,94 @@ fn tsquery(terms: &[String], operator: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(&format!(" {operator} ")))
 }
 
-/// Chunks matching any term that are ranked when too few match all of
-/// them: ranking every match of a common term costs more than it finds.
-const ANY_TERM_CANDIDATES: i64 = 2000;
+/// Full-text candidates ranked per pass: ranking every chunk that holds a
+/// common term costs more than it finds.
+const LEXICAL_CANDIDATES: i64 = 2000;
+/// Symbols containing an identifier that are ranked by similarity.
+const SYMBOL_CANDIDATES: i64 = 200;
+/// A term in more than this share of chunks is not required of candidates;
+/// it still ranks them.
+const COMMON_TERM: f32 = 0.01;
+/// The fallback pass takes chunks holding any of the rarest terms, as many
+/// terms as fit in this combined share of chunks (at least one).
+const ANY_TERMS_SHARE: f32 = 0.02;
+
+/// The share of chunks holding each common term, from PostgreSQL's own
+/// statistics (`pg_stats.most_common_elems` of `search_tsv`, kept by
+/// ANALYZE), re-read once a minute. A term it does not list is rarer than
+/// every term it does. The statistics span tenants: they only decide which
+/// terms are too common to require.
+#[derive(Default)]
+pub(crate) struct TermFrequencies {
+    cached: Mutex<Option<(Instant, Arc<HashMap<String, f32>>)>>,
+}
+
+impl TermFrequencies {
+    const REFRESH: Duration = Duration::from_secs(60);
+
+    async fn get(&self, pool: &sqlx::PgPool) -> Result<Arc<HashMap<String, f32>>> {
+        if let Some((read_at, shares)) = &*self.cached.lock().expect("term statistics lock")
+            && read_at.elapsed() < Self::REFRESH
+        {
+            return Ok(shares.clone());
+        }
+        let row: Option<(Option<Vec<String>>, Option<Vec<f32>>)> = sqlx::query_as(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
+             WHERE schemaname = current_schema() AND tablename = 'code_chunks' AND attname = 'search_tsv'",
+        )
+        .fetch_optional(pool)
+        .await?;
+        // The frequencies run three entries past the terms (min, max, null share); zip drops them.
+        let shares: HashMap<String, f32> = match row {
+            Some((Some(terms), Some(frequencies))) => terms.into_iter().zip(frequencies).collect(),
+            _ => HashMap::new(),
+        };
+        let shares = Arc::new(shares);
+        *self.cached.lock().expect("term statistics lock") = Some((Instant::now(), shares.clone()));
+        Ok(shares)
+    }
+}
+
+/// The two candidate passes of the lexical list, as `tsquery` text: chunks
+/// holding every selective term (or the rarest term, if none is), then, if
+/// those are too few, chunks holding any of the rarest terms. `None` for a
+/// pass that adds nothing.
+fn candidate_passes(terms: &[String], shares: &HashMap<String, f32>) -> [Option<String>; 2] {
+    let mut unique: Vec<(&String, f32)> =
+        terms.iter().map(|t| (t, shares.get(t.as_str()).copied().unwrap_or(0.0))).collect();
+    unique.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    unique.dedup_by(|a, b| a.0 == b.0);
+    let selective: Vec<String> =
+        unique.iter().filter(|(_, share)| *share <= COMMON_TERM).map(|(t, _)| (*t).clone()).collect();
+    let all = if selective.is_empty() { unique.iter().take(1).map(|(t, _)| (*t).clone()).collect() } else { selective };
+    let mut spent = 0.0;
+    let rarest: Vec<String> = unique
+        .iter()
+        .enumerate()
+        .take_while(|(n, (_, share))| {
+            spent += share;
+            *n == 0 || spent <= ANY_TERMS_SHARE
+        })
+        .map(|(_, (t, _))| (*t).clone())
+        .collect();
+    let all = tsquery(&all, "&");
+    let any = tsquery(&rarest, "|").filter(|any| rarest.len() > 1 && Some(any) != all.as_ref());
+    [all, any]
+}
+
+/// `identifier` as a LIKE pattern for symbols that contain it.
+fn containing(identifier: &str) -> String {
+    let mut pattern = String::with_capacity(identifier.len() + 2);
+    pattern.push('%');
+    for c in identifier.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
 
 const HIT_COLUMNS: &str = "c.id, c.repository_id, r.url, c.path, c.language, c.symbol, CAST(c.start_line AS BIGINT) AS start_line, \
      CAST(c.end_line AS BIGINT) AS end_line, c.content";
@@ -350,28 +439,33 @@ impl CodeStore for PostgresStore {
             lists.push(rows.iter().map(hit_from).collect::<Result<Vec<_>>>()?);
         }
 
-        // Lexical: chunks with every term first, ranked by frequency and
-        // rarity; then, if too few, a bounded set of chunks with any term.
-        if let (Some(all), Some(any)) = (tsquery(&query.terms, "&"), tsquery(&query.terms, "|"))
-            && query.mode.uses_terms()
+        // Lexical: a bounded set of candidates (see `candidate_passes`),
+        // ranked by every term of the query. Each statement is planned for
+        // its own terms (not a cached generic plan, which bitmap-scans every
+        // match of a common term).
+        if query.mode.uses_terms()
+            && let Some(rank_by) = tsquery(&query.terms, "|")
         {
+            let shares = self.term_frequencies().get(self.pool()).await?;
             let sql = format!(
                 "SELECT {HIT_COLUMNS} FROM ( \
-                     SELECT c.id, ts_rank(c.search_tsv, q, 1) AS rank FROM code_chunks c, to_tsquery('simple', $5) q \
-                     WHERE {filters} AND c.search_tsv @@ q LIMIT $7) m \
+                     SELECT c.id, ts_rank(c.search_tsv, to_tsquery('simple', $8), 1) AS rank FROM code_chunks c \
+                     WHERE {filters} AND c.search_tsv @@ to_tsquery('simple', $5) LIMIT $7) m \
                  JOIN code_chunks c ON c.id = m.id JOIN repositories r ON r.id = c.repository_id \
                  ORDER BY m.rank DESC, c.id LIMIT $6"
             );
             let mut hits = Vec::new();
-            for (tsquery, candidates) in [(all, i64::MAX), (any, ANY_TERM_CANDIDATES)] {
+            for matching in candidate_passes(&query.terms, &shares).into_iter().flatten() {
                 let rows = sqlx::query(&sql)
+                    .persistent(false)
                     .bind(tenant.0)
                     .bind(&query.repositories)
                     .bind(&query.language)
                     .bind(&query.path_regex)
-                    .bind(tsquery)
+                    .bind(matching)
                     .bind(depth)
-                    .bind(candidates)
+                    .bind(LEXICAL_CANDIDATES)
+                    .bind(&rank_by)
                     .fetch_all(self.pool())
                     .await?;
                 for hit in rows.iter().map(hit_from) {
@@ -388,20 +482,26 @@ impl CodeStore for PostgresStore {
             lists.push(hits);
         }
 
-        // Identifiers: symbol names by trigram similarity.
+        // Identifiers: symbols that contain one (a substring match pg_trgm's
+        // index answers from the identifier's trigrams), most similar first.
         for identifier in query.identifiers.iter().take(2).filter(|_| query.mode.uses_terms()) {
             let sql = format!(
-                "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \
-                 WHERE {filters} AND lower(c.symbol) % $5 \
-                 ORDER BY similarity(lower(c.symbol), $5) DESC, c.id LIMIT $6"
+                "SELECT {HIT_COLUMNS} FROM ( \
+                     SELECT c.id, similarity(lower(c.symbol), $5) AS score FROM code_chunks c \
+                     WHERE {filters} AND lower(c.symbol) LIKE $8 LIMIT $7) m \
+                 JOIN code_chunks c ON c.id = m.id JOIN repositories r ON r.id = c.repository_id \
+                 ORDER BY m.score DESC, c.id LIMIT $6"
             );
             let rows = sqlx::query(&sql)
+                .persistent(false)
                 .bind(tenant.0)
                 .bind(&query.repositories)
                 .bind(&query.language)
                 .bind(&query.path_regex)
                 .bind(identifier)
                 .bind(depth)
+                .bind(SYMBOL_CANDIDATES)
+                .bind(containing(identifier))
                 .fetch_all(self.pool())
                 .await?;
             lists.push(rows.iter().map(hit_from).collect::<Result<Vec<_>>>()?);
@@ -440,7 +540,8 @@ struct Candidate {
     id: i64,
     cosine: Option<f32>,
     bm25: f64,
-    trigram: f64,
+    /// The best trigram similarity among the query's identifiers the symbol contains.
+    symbol_match: Option<f64>,
 }
 
 #[async_trait]
@@ -564,7 +665,7 @@ impl CodeStore for SqliteStore {
             wanted.entry(term.as_str()).or_insert(next);
         }
 
-        // One pass: vector score, per-term frequencies for BM25, trigram score.
+        // One pass: vector score, per-term frequencies for BM25, symbol match.
         let mut rows = sqlx::query(
             "SELECT id, repository_id, path, symbol, search_text, embedder, embedding FROM code_chunks \
              WHERE tenant_id = $1 AND ($2 IS NULL OR language = $2)",
@@ -612,14 +713,16 @@ impl CodeStore for SqliteStore {
                 document_frequency[*slot] += 1;
             }
             let symbol: String = row.try_get("symbol")?;
-            let trigram = query
+            let symbol = symbol.to_lowercase();
+            let symbol_match = query
                 .identifiers
                 .iter()
                 .take(2)
-                .map(|ident| trigram_similarity(&symbol.to_lowercase(), ident))
-                .fold(0.0, f64::max);
+                .filter(|ident| symbol.contains(ident.as_str()))
+                .map(|ident| trigram_similarity(&symbol, ident))
+                .reduce(f64::max);
             frequencies.push((length, counts));
-            candidates.push(Candidate { id: row.try_get("id")?, cosine, bm25: 0.0, trigram });
+            candidates.push(Candidate { id: row.try_get("id")?, cosine, bm25: 0.0, symbol_match });
         }
         drop(rows);
 
@@ -652,7 +755,7 @@ impl CodeStore for SqliteStore {
             ranked.push(top(&|c| (c.bm25 > 0.0).then_some(c.bm25)));
         }
         if query.mode.uses_terms() && !query.identifiers.is_empty() {
-            ranked.push(top(&|c| (c.trigram >= 0.3).then_some(c.trigram)));
+            ranked.push(top(&|c| c.symbol_match));
         }
 
         // Fetch the rows the lists name, then fuse.
@@ -701,6 +804,31 @@ mod tests {
         assert_eq!(paths, ["c", "a", "b", "d"], "ties keep first-seen order");
         assert!(fused[0].score > fused[1].score);
         assert_eq!(fuse_ranked(vec![vec![(1, hit("a")), (2, hit("b"))]], 1).len(), 1);
+    }
+
+    #[test]
+    fn common_terms_rank_but_are_not_required() {
+        let terms: Vec<String> = ["window", "sys", "verifi", "signatur"].map(String::from).into();
+        let shares = HashMap::from([("window".to_owned(), 0.9), ("sys".to_owned(), 0.5), ("verifi".to_owned(), 0.004)]);
+        // `signatur` is not listed, so rarer than `verifi`.
+        let [all, any] = candidate_passes(&terms, &shares);
+        assert_eq!(all.as_deref(), Some("'signatur' & 'verifi'"));
+        assert_eq!(any.as_deref(), Some("'signatur' | 'verifi'"));
+
+        // Only common terms: the rarest is required, and there is no second pass.
+        let common: Vec<String> = ["window", "sys"].map(String::from).into();
+        assert_eq!(candidate_passes(&common, &shares), [Some("'sys'".to_owned()), None]);
+
+        // No statistics (a small or fresh table): every term is required.
+        let [all, any] = candidate_passes(&terms, &HashMap::new());
+        assert_eq!(all.as_deref(), Some("'signatur' & 'sys' & 'verifi' & 'window'"));
+        assert_eq!(any.as_deref(), Some("'signatur' | 'sys' | 'verifi' | 'window'"));
+    }
+
+    #[test]
+    fn identifiers_match_as_literal_substrings() {
+        assert_eq!(containing("verify_signature"), "%verify\\_signature%");
+        assert_eq!(containing("100%\\x"), "%100\\%\\\\x%");
     }
 
     #[test]

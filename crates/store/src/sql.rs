@@ -6,6 +6,7 @@
 //! PostgreSQL.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -38,6 +39,7 @@ const AUDIT_COLUMNS: &str = "id, tenant_id, actor_key_id, action, target, outcom
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    term_frequencies: Arc<crate::code::TermFrequencies>,
 }
 
 impl PostgresStore {
@@ -48,11 +50,15 @@ impl PostgresStore {
             .connect(&options.url)
             .await
             .map_err(Error::from)?;
-        Ok(Self { pool })
+        Ok(Self { pool, term_frequencies: Arc::default() })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(crate) fn term_frequencies(&self) -> &crate::code::TermFrequencies {
+        &self.term_frequencies
     }
 }
 
