@@ -219,29 +219,34 @@ const ANY_TERMS_SHARE: f32 = 0.02;
 /// terms are too common to require.
 #[derive(Default)]
 pub(crate) struct TermFrequencies {
-    cached: Mutex<Option<(Instant, Arc<HashMap<String, f32>>)>>,
+    cached: Mutex<Option<(Instant, TermShares)>>,
 }
+
+/// Each listed term's share of chunks.
+type TermShares = Arc<HashMap<String, f32>>;
 
 impl TermFrequencies {
     const REFRESH: Duration = Duration::from_secs(60);
 
-    async fn get(&self, pool: &sqlx::PgPool) -> Result<Arc<HashMap<String, f32>>> {
+    async fn get(&self, pool: &sqlx::PgPool) -> Result<TermShares> {
         if let Some((read_at, shares)) = &*self.cached.lock().expect("term statistics lock")
             && read_at.elapsed() < Self::REFRESH
         {
             return Ok(shares.clone());
         }
-        let row: Option<(Option<Vec<String>>, Option<Vec<f32>>)> = sqlx::query_as(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
+        let row = sqlx::query(
+            "SELECT most_common_elems::text::text[] AS terms, most_common_elem_freqs AS shares FROM pg_stats \
              WHERE schemaname = current_schema() AND tablename = 'code_chunks' AND attname = 'search_tsv'",
         )
         .fetch_optional(pool)
         .await?;
-        // The frequencies run three entries past the terms (min, max, null share); zip drops them.
-        let shares: HashMap<String, f32> = match row {
-            Some((Some(terms), Some(frequencies))) => terms.into_iter().zip(frequencies).collect(),
-            _ => HashMap::new(),
-        };
+        let mut shares = HashMap::new();
+        if let Some(row) = row {
+            let terms: Option<Vec<String>> = row.try_get("terms")?;
+            let frequencies: Option<Vec<f32>> = row.try_get("shares")?;
+            // The frequencies run three entries past the terms (min, max, null share); zip drops them.
+            shares.extend(terms.unwrap_or_default().into_iter().zip(frequencies.unwrap_or_default()));
+        }
         let shares = Arc::new(shares);
         *self.cached.lock().expect("term statistics lock") = Some((Instant::now(), shares.clone()));
         Ok(shares)
