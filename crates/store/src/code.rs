@@ -205,51 +205,57 @@ fn tsquery(terms: &[String], operator: &str) -> Option<String> {
 const LEXICAL_CANDIDATES: i64 = 2000;
 /// Symbols containing an identifier that are ranked by similarity.
 const SYMBOL_CANDIDATES: i64 = 200;
-/// A term in more than this share of chunks is not required of candidates;
-/// it still ranks them.
-const COMMON_TERM: f32 = 0.01;
+/// A term in more chunks than this is not required of candidates; it still
+/// ranks them.
+const COMMON_TERM_MATCHES: f64 = 10_000.0;
 /// The fallback pass takes chunks holding any of the rarest terms, as many
-/// terms as fit in this combined share of chunks (at least one).
-const ANY_TERMS_SHARE: f32 = 0.02;
+/// terms as fit in this many chunks together (at least one).
+const ANY_TERMS_MATCHES: f64 = 20_000.0;
 
-/// The share of chunks holding each common term, from PostgreSQL's own
-/// statistics (`pg_stats.most_common_elems` of `search_tsv`, kept by
-/// ANALYZE), re-read once a minute. A term it does not list is rarer than
-/// every term it does. The statistics span tenants: they only decide which
-/// terms are too common to require.
+/// How many chunks hold each common term, estimated from PostgreSQL's own
+/// statistics (`pg_stats.most_common_elems` of `search_tsv` and the table's
+/// row count, kept by ANALYZE), re-read once a minute. A term it does not
+/// list is rarer than every term it does. The statistics span tenants: they
+/// only decide which terms are too common to require.
 #[derive(Default)]
 pub(crate) struct TermFrequencies {
-    cached: Mutex<Option<(Instant, TermShares)>>,
+    cached: Mutex<Option<(Instant, TermMatches)>>,
 }
 
-/// Each listed term's share of chunks.
-type TermShares = Arc<HashMap<String, f32>>;
+/// Estimated chunks holding each listed term.
+type TermMatches = Arc<HashMap<String, f64>>;
 
 impl TermFrequencies {
     const REFRESH: Duration = Duration::from_secs(60);
 
-    async fn get(&self, pool: &sqlx::PgPool) -> Result<TermShares> {
-        if let Some((read_at, shares)) = &*self.cached.lock().expect("term statistics lock")
+    async fn get(&self, pool: &sqlx::PgPool) -> Result<TermMatches> {
+        if let Some((read_at, matches)) = &*self.cached.lock().expect("term statistics lock")
             && read_at.elapsed() < Self::REFRESH
         {
-            return Ok(shares.clone());
+            return Ok(matches.clone());
         }
         let row = sqlx::query(
-            "SELECT most_common_elems::text::text[] AS terms, most_common_elem_freqs AS shares FROM pg_stats \
-             WHERE schemaname = current_schema() AND tablename = 'code_chunks' AND attname = 'search_tsv'",
+            "SELECT s.most_common_elems::text::text[] AS terms, s.most_common_elem_freqs AS shares, \
+                    c.reltuples::float8 AS chunks \
+             FROM pg_class c LEFT JOIN pg_stats s ON s.schemaname = current_schema() \
+                 AND s.tablename = 'code_chunks' AND s.attname = 'search_tsv' \
+             WHERE c.oid = 'code_chunks'::regclass",
         )
-        .fetch_optional(pool)
+        .fetch_one(pool)
         .await?;
-        let mut shares = HashMap::new();
-        if let Some(row) = row {
-            let terms: Option<Vec<String>> = row.try_get("terms")?;
-            let frequencies: Option<Vec<f32>> = row.try_get("shares")?;
-            // The frequencies run three entries past the terms (min, max, null share); zip drops them.
-            shares.extend(terms.unwrap_or_default().into_iter().zip(frequencies.unwrap_or_default()));
-        }
-        let shares = Arc::new(shares);
-        *self.cached.lock().expect("term statistics lock") = Some((Instant::now(), shares.clone()));
-        Ok(shares)
+        let terms: Option<Vec<String>> = row.try_get("terms")?;
+        let shares: Option<Vec<f32>> = row.try_get("shares")?;
+        let chunks: f64 = row.try_get("chunks")?;
+        // The shares run three entries past the terms (min, max, null share); zip drops them.
+        let matches: HashMap<String, f64> = terms
+            .unwrap_or_default()
+            .into_iter()
+            .zip(shares.unwrap_or_default())
+            .map(|(term, share)| (term, f64::from(share) * chunks.max(0.0)))
+            .collect();
+        let matches = Arc::new(matches);
+        *self.cached.lock().expect("term statistics lock") = Some((Instant::now(), matches.clone()));
+        Ok(matches)
     }
 }
 
@@ -257,21 +263,21 @@ impl TermFrequencies {
 /// holding every selective term (or the rarest term, if none is), then, if
 /// those are too few, chunks holding any of the rarest terms. `None` for a
 /// pass that adds nothing.
-fn candidate_passes(terms: &[String], shares: &HashMap<String, f32>) -> [Option<String>; 2] {
-    let mut unique: Vec<(&String, f32)> =
-        terms.iter().map(|t| (t, shares.get(t.as_str()).copied().unwrap_or(0.0))).collect();
+fn candidate_passes(terms: &[String], matches: &HashMap<String, f64>) -> [Option<String>; 2] {
+    let mut unique: Vec<(&String, f64)> =
+        terms.iter().map(|t| (t, matches.get(t.as_str()).copied().unwrap_or(0.0))).collect();
     unique.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
     unique.dedup_by(|a, b| a.0 == b.0);
     let selective: Vec<String> =
-        unique.iter().filter(|(_, share)| *share <= COMMON_TERM).map(|(t, _)| (*t).clone()).collect();
+        unique.iter().filter(|(_, matches)| *matches <= COMMON_TERM_MATCHES).map(|(t, _)| (*t).clone()).collect();
     let all = if selective.is_empty() { unique.iter().take(1).map(|(t, _)| (*t).clone()).collect() } else { selective };
     let mut spent = 0.0;
     let rarest: Vec<String> = unique
         .iter()
         .enumerate()
-        .take_while(|(n, (_, share))| {
-            spent += share;
-            *n == 0 || spent <= ANY_TERMS_SHARE
+        .take_while(|(n, (_, matches))| {
+            spent += matches;
+            *n == 0 || spent <= ANY_TERMS_MATCHES
         })
         .map(|(_, (t, _))| (*t).clone())
         .collect();
@@ -451,7 +457,7 @@ impl CodeStore for PostgresStore {
         if query.mode.uses_terms()
             && let Some(rank_by) = tsquery(&query.terms, "|")
         {
-            let shares = self.term_frequencies().get(self.pool()).await?;
+            let matches = self.term_frequencies().get(self.pool()).await?;
             let sql = format!(
                 "SELECT {HIT_COLUMNS} FROM ( \
                      SELECT c.id, ts_rank(c.search_tsv, to_tsquery('simple', $8), 1) AS rank FROM code_chunks c \
@@ -460,7 +466,7 @@ impl CodeStore for PostgresStore {
                  ORDER BY m.rank DESC, c.id LIMIT $6"
             );
             let mut hits = Vec::new();
-            for matching in candidate_passes(&query.terms, &shares).into_iter().flatten() {
+            for matching in candidate_passes(&query.terms, &matches).into_iter().flatten() {
                 let rows = sqlx::query(&sql)
                     .persistent(false)
                     .bind(tenant.0)
@@ -814,17 +820,18 @@ mod tests {
     #[test]
     fn common_terms_rank_but_are_not_required() {
         let terms: Vec<String> = ["window", "sys", "verifi", "signatur"].map(String::from).into();
-        let shares = HashMap::from([("window".to_owned(), 0.9), ("sys".to_owned(), 0.5), ("verifi".to_owned(), 0.004)]);
+        let matches =
+            HashMap::from([("window".to_owned(), 900_000.0), ("sys".to_owned(), 50_000.0), ("verifi".to_owned(), 4_000.0)]);
         // `signatur` is not listed, so rarer than `verifi`.
-        let [all, any] = candidate_passes(&terms, &shares);
+        let [all, any] = candidate_passes(&terms, &matches);
         assert_eq!(all.as_deref(), Some("'signatur' & 'verifi'"));
         assert_eq!(any.as_deref(), Some("'signatur' | 'verifi'"));
 
         // Only common terms: the rarest is required, and there is no second pass.
         let common: Vec<String> = ["window", "sys"].map(String::from).into();
-        assert_eq!(candidate_passes(&common, &shares), [Some("'sys'".to_owned()), None]);
+        assert_eq!(candidate_passes(&common, &matches), [Some("'sys'".to_owned()), None]);
 
-        // No statistics (a small or fresh table): every term is required.
+        // No statistics (a fresh table), or a small one: every term is required.
         let [all, any] = candidate_passes(&terms, &HashMap::new());
         assert_eq!(all.as_deref(), Some("'signatur' & 'sys' & 'verifi' & 'window'"));
         assert_eq!(any.as_deref(), Some("'signatur' | 'sys' | 'verifi' | 'window'"));
