@@ -820,8 +820,11 @@ mod tests {
     #[test]
     fn common_terms_rank_but_are_not_required() {
         let terms: Vec<String> = ["window", "sys", "verifi", "signatur"].map(String::from).into();
-        let matches =
-            HashMap::from([("window".to_owned(), 900_000.0), ("sys".to_owned(), 50_000.0), ("verifi".to_owned(), 4_000.0)]);
+        let matches = HashMap::from([
+            ("window".to_owned(), 900_000.0),
+            ("sys".to_owned(), 50_000.0),
+            ("verifi".to_owned(), 4_000.0),
+        ]);
         // `signatur` is not listed, so rarer than `verifi`.
         let [all, any] = candidate_passes(&terms, &matches);
         assert_eq!(all.as_deref(), Some("'signatur' & 'verifi'"));
