@@ -147,7 +147,7 @@ pub struct CodeQuery {
     pub embedding: Vec<f32>,
     /// Normalised lexical terms of the query.
     pub terms: Vec<String>,
-    /// Identifier-like words, matched against symbols by trigram similarity.
+    /// Identifier-like words, matched against the symbols that contain them.
     pub identifiers: Vec<String>,
     pub limit: u32,
     /// Empty means every repository of the tenant.

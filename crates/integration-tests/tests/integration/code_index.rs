@@ -786,3 +786,55 @@ async fn git_cgi(
     }
     response.body(axum::body::Body::from(rest.to_vec())).expect("response")
 }
+
+/// On a large index, a term most chunks hold is not required of full-text
+/// candidates (PostgreSQL's statistics say how common it is), so a chunk
+/// holding only the rare term is found; ranking every chunk that holds any
+/// term would stop at the first 2 000 and miss it.
+#[tokio::test]
+async fn postgres_full_text_does_not_require_common_terms() {
+    use devops_models::{CodeQuery, NewCodeChunk};
+    use devops_store::{ConnectOptions, PostgresStore};
+
+    let Some(server) = devops_integration_tests::postgres_url() else { return };
+    let url = devops_integration_tests::fresh_postgres_database(&server).await;
+    let options = ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
+    let store = PostgresStore::connect(&options).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let tenant = store.create_tenant("large-index").await.expect("tenant").id;
+    let repository = store.register_repository(tenant, "file:///large", "large").await.expect("repository").id;
+
+    // 10 500 chunks hold `boilerpl`; the last one alone holds `needl`.
+    let chunk = |n: usize, terms: &str| NewCodeChunk {
+        path: format!("src/f{n}.rs"),
+        language: "rust".into(),
+        symbol: String::new(),
+        start_line: 1,
+        end_line: 1,
+        content_hash: format!("hash-{n}"),
+        content: terms.into(),
+        search_text: terms.into(),
+        // Zero vectors stay out of the HNSW index, which keeps the insert quick; this search is lexical.
+        embedding: vec![0.0; devops_indexer::embed::DIMENSIONS],
+    };
+    let mut chunks: Vec<NewCodeChunk> = (0..10_500).map(|n| chunk(n, &format!("boilerpl filler{n}"))).collect();
+    chunks.push(chunk(10_500, "needl haystack"));
+    let paths: Vec<String> = chunks.iter().map(|c| c.path.clone()).collect();
+    let code = store.code();
+    code.replace_files(tenant, repository, HashEmbedder::ID, &paths, &chunks).await.expect("insert");
+    sqlx::query("ANALYZE code_chunks").execute(store.pool()).await.expect("analyze");
+
+    let query = CodeQuery {
+        embedder: HashEmbedder::ID.into(),
+        embedding: vec![0.0; devops_indexer::embed::DIMENSIONS],
+        terms: vec!["boilerpl".into(), "needl".into()],
+        identifiers: vec![],
+        limit: 5,
+        repositories: vec![],
+        language: None,
+        path_regex: None,
+        mode: SearchMode::Lexical,
+    };
+    let hits = code.search(tenant, &query).await.expect("search");
+    assert_eq!(hits.first().map(|h| h.path.as_str()), Some("src/f10500.rs"), "{hits:?}");
+}
