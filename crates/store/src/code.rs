@@ -90,27 +90,26 @@ fn depth(limit: u32) -> i64 {
     i64::from(limit.clamp(1, 100)).max(10) * 4
 }
 
-/// Reciprocal rank fusion: each list adds `1 / (k + rank)` to its hits.
-/// Hits are keyed by their chunk id; the first list that holds a hit supplies it.
-pub fn fuse_ranked(lists: Vec<Vec<(i64, CodeHit)>>, limit: usize) -> Vec<CodeHit> {
-    let mut fused: HashMap<i64, (f64, usize, CodeHit)> = HashMap::new();
+/// Reciprocal rank fusion: each list adds `1 / (k + rank)` to its chunks.
+/// The best `limit` chunk ids with their scores; ties go to the chunk listed first.
+pub fn fuse_ranked(lists: &[Vec<i64>], limit: usize) -> Vec<(i64, f64)> {
+    let mut fused: HashMap<i64, (f64, usize)> = HashMap::new();
     let mut order = 0;
     for list in lists {
-        for (rank, (id, hit)) in list.into_iter().enumerate() {
+        for (rank, id) in list.iter().enumerate() {
             order += 1;
-            let entry = fused.entry(id).or_insert((0.0, order, hit));
+            let entry = fused.entry(*id).or_insert((0.0, order));
             entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
         }
     }
-    let mut hits: Vec<(f64, usize, CodeHit)> = fused.into_values().collect();
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    hits.into_iter()
-        .take(limit)
-        .map(|(score, _, mut hit)| {
-            hit.score = score;
-            hit
-        })
-        .collect()
+    let mut ranked: Vec<(i64, f64, usize)> = fused.into_iter().map(|(id, (score, first))| (id, score, first)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+    ranked.into_iter().take(limit).map(|(id, score, _)| (id, score)).collect()
+}
+
+/// The fused chunks as hits, in fused order, from their fetched rows.
+fn hits_in_order(fused: &[(i64, f64)], mut rows: HashMap<i64, CodeHit>) -> Vec<CodeHit> {
+    fused.iter().filter_map(|(id, score)| rows.remove(id).map(|hit| CodeHit { score: *score, ..hit })).collect()
 }
 
 /// A stored chunk of a file being replaced.
@@ -433,10 +432,9 @@ impl CodeStore for PostgresStore {
                 "WITH nearest AS MATERIALIZED ( \
                  SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
                  WHERE {filters} AND c.embedder = $5 ORDER BY distance LIMIT $7) \
-             SELECT {HIT_COLUMNS} FROM nearest n JOIN code_chunks c ON c.id = n.id \
-             JOIN repositories r ON r.id = c.repository_id ORDER BY n.distance"
+             SELECT id FROM nearest ORDER BY distance"
             );
-            let rows = sqlx::query(&sql)
+            let ids: Vec<i64> = sqlx::query_scalar(&sql)
                 .bind(tenant.0)
                 .bind(&query.repositories)
                 .bind(&query.language)
@@ -447,7 +445,7 @@ impl CodeStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await?;
             tx.commit().await?;
-            lists.push(rows.iter().map(hit_from).collect::<Result<Vec<_>>>()?);
+            lists.push(ids);
         }
 
         // Lexical: a bounded set of candidates (see `candidate_passes`),
@@ -459,15 +457,14 @@ impl CodeStore for PostgresStore {
         {
             let matches = self.term_frequencies().get(self.pool()).await?;
             let sql = format!(
-                "SELECT {HIT_COLUMNS} FROM ( \
+                "SELECT id FROM ( \
                      SELECT c.id, ts_rank(c.search_tsv, to_tsquery('simple', $8), 1) AS rank FROM code_chunks c \
                      WHERE {filters} AND c.search_tsv @@ to_tsquery('simple', $5) LIMIT $7) m \
-                 JOIN code_chunks c ON c.id = m.id JOIN repositories r ON r.id = c.repository_id \
-                 ORDER BY m.rank DESC, c.id LIMIT $6"
+                 ORDER BY rank DESC, id LIMIT $6"
             );
-            let mut hits = Vec::new();
+            let mut ranked: Vec<i64> = Vec::new();
             for matching in candidate_passes(&query.terms, &matches).into_iter().flatten() {
-                let rows = sqlx::query(&sql)
+                let ids: Vec<i64> = sqlx::query_scalar(&sql)
                     .persistent(false)
                     .bind(tenant.0)
                     .bind(&query.repositories)
@@ -479,31 +476,29 @@ impl CodeStore for PostgresStore {
                     .bind(&rank_by)
                     .fetch_all(self.pool())
                     .await?;
-                for hit in rows.iter().map(hit_from) {
-                    let hit = hit?;
-                    if !hits.iter().any(|(id, _)| *id == hit.0) {
-                        hits.push(hit);
+                for id in ids {
+                    if !ranked.contains(&id) {
+                        ranked.push(id);
                     }
                 }
-                if hits.len() as i64 >= depth {
+                if ranked.len() as i64 >= depth {
                     break;
                 }
             }
-            hits.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
-            lists.push(hits);
+            ranked.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
+            lists.push(ranked);
         }
 
         // Identifiers: symbols that contain one (a substring match pg_trgm's
         // index answers from the identifier's trigrams), most similar first.
         for identifier in query.identifiers.iter().take(2).filter(|_| query.mode.uses_terms()) {
             let sql = format!(
-                "SELECT {HIT_COLUMNS} FROM ( \
+                "SELECT id FROM ( \
                      SELECT c.id, similarity(lower(c.symbol), $5) AS score FROM code_chunks c \
                      WHERE {filters} AND lower(c.symbol) LIKE $8 LIMIT $7) m \
-                 JOIN code_chunks c ON c.id = m.id JOIN repositories r ON r.id = c.repository_id \
-                 ORDER BY m.score DESC, c.id LIMIT $6"
+                 ORDER BY score DESC, id LIMIT $6"
             );
-            let rows = sqlx::query(&sql)
+            let ids: Vec<i64> = sqlx::query_scalar(&sql)
                 .persistent(false)
                 .bind(tenant.0)
                 .bind(&query.repositories)
@@ -515,9 +510,18 @@ impl CodeStore for PostgresStore {
                 .bind(containing(identifier))
                 .fetch_all(self.pool())
                 .await?;
-            lists.push(rows.iter().map(hit_from).collect::<Result<Vec<_>>>()?);
+            lists.push(ids);
         }
-        Ok(fuse_ranked(lists, query.limit as usize))
+
+        // Only the fused results are read whole.
+        let fused = fuse_ranked(&lists, query.limit as usize);
+        let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
+        let sql = format!(
+            "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \
+             WHERE c.tenant_id = $1 AND c.id = ANY($2)"
+        );
+        let rows = sqlx::query(&sql).bind(tenant.0).bind(&ids).fetch_all(self.pool()).await?;
+        Ok(hits_in_order(&fused, rows.iter().map(hit_from).collect::<Result<_>>()?))
     }
 }
 
@@ -769,22 +773,16 @@ impl CodeStore for SqliteStore {
             ranked.push(top(&|c| c.symbol_match));
         }
 
-        // Fetch the rows the lists name, then fuse.
-        let mut ids: Vec<i64> = ranked.iter().flatten().copied().collect();
-        ids.sort_unstable();
-        ids.dedup();
+        // Fuse, then read only the fused results whole.
+        let fused = fuse_ranked(&ranked, query.limit as usize);
+        let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
         let ids_json = serde_json::to_string(&ids).map_err(|e| Error::Invalid(e.to_string()))?;
         let sql = format!(
             "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \
              WHERE c.tenant_id = $1 AND c.id IN (SELECT value FROM json_each($2))"
         );
         let rows = sqlx::query(&sql).bind(tenant.0).bind(ids_json).fetch_all(self.pool()).await?;
-        let hits: HashMap<i64, CodeHit> = rows.iter().map(hit_from).collect::<Result<_>>()?;
-        let lists = ranked
-            .into_iter()
-            .map(|list| list.into_iter().filter_map(|id| hits.get(&id).map(|h| (id, h.clone()))).collect())
-            .collect();
-        Ok(fuse_ranked(lists, query.limit as usize))
+        Ok(hits_in_order(&fused, rows.iter().map(hit_from).collect::<Result<_>>()?))
     }
 }
 
@@ -808,13 +806,20 @@ mod tests {
 
     #[test]
     fn fusion_rewards_agreement() {
-        let vector = vec![(1, hit("a")), (2, hit("b")), (3, hit("c"))];
-        let lexical = vec![(3, hit("c")), (4, hit("d"))];
-        let fused = fuse_ranked(vec![vector, lexical], 10);
-        let paths: Vec<&str> = fused.iter().map(|h| h.path.as_str()).collect();
-        assert_eq!(paths, ["c", "a", "b", "d"], "ties keep first-seen order");
-        assert!(fused[0].score > fused[1].score);
-        assert_eq!(fuse_ranked(vec![vec![(1, hit("a")), (2, hit("b"))]], 1).len(), 1);
+        let fused = fuse_ranked(&[vec![1, 2, 3], vec![3, 4]], 10);
+        let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [3, 1, 2, 4], "ties keep first-seen order");
+        assert!(fused[0].1 > fused[1].1);
+        assert_eq!(fuse_ranked(&[vec![1, 2]], 1).len(), 1);
+    }
+
+    #[test]
+    fn fused_hits_keep_fused_order_and_scores() {
+        let rows = HashMap::from([(1, hit("a")), (2, hit("b"))]);
+        // A chunk deleted between ranking and reading is left out.
+        let hits = hits_in_order(&[(2, 0.5), (3, 0.4), (1, 0.25)], rows);
+        let found: Vec<(&str, f64)> = hits.iter().map(|h| (h.path.as_str(), h.score)).collect();
+        assert_eq!(found, [("b", 0.5), ("a", 0.25)]);
     }
 
     #[test]
