@@ -201,7 +201,7 @@ fn tsquery(terms: &[String], operator: &str) -> Option<String> {
 
 /// Full-text candidates ranked per pass: ranking every chunk that holds a
 /// common term costs more than it finds.
-const LEXICAL_CANDIDATES: i64 = 2000;
+const LEXICAL_CANDIDATES: i64 = 1000;
 /// Symbols containing an identifier that are ranked by similarity.
 const SYMBOL_CANDIDATES: i64 = 200;
 /// A term in more chunks than this is not required of candidates; it still
