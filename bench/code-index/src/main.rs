@@ -323,6 +323,10 @@ async fn index_bench(
         }));
         git(&repo, &["reset", "-q", "--hard", "HEAD~1"])?;
 
+        if let Some((pool, _)) = &postgres {
+            // What autovacuum does within a minute of a bulk load: search reads term statistics.
+            sqlx::query("ANALYZE code_chunks").execute(pool).await?;
+        }
         let repository = full.repository_id.context("id")?;
         search_bench(backend, &index, tenant, repository, &search_queries(&corpus, queries), postgres.map(|p| p.0))
             .await?;
@@ -513,7 +517,7 @@ async fn quality_bench(
     let repo = work.path().join("repo");
     let pairs = docstring_set(dir, &repo, max_queries, max_files)?;
     eprintln!("quality: {} docstring → function pairs from {max_files} files of {}", pairs.len(), dir.display());
-    for (backend, store, _) in stores(work.path(), postgres).await? {
+    for (backend, store, postgres) in stores(work.path(), postgres).await? {
         for embedder in embedders(model_dir)? {
             let tenant = store
                 .create_tenant(&format!(
@@ -526,6 +530,10 @@ async fn quality_bench(
             let index = code_index(store.clone(), &cache, work.path(), embedder.clone());
             let (indexed, took) = run_index(&index, tenant, &repo.to_string_lossy()).await?;
             eprintln!("{backend} {}: indexed {} chunks in {took:.2?}", embedder.id(), indexed.chunks);
+            if let Some((pool, _)) = &postgres {
+                // What autovacuum does within a minute of a bulk load: search reads term statistics.
+                sqlx::query("ANALYZE code_chunks").execute(pool).await?;
+            }
             for mode in [SearchMode::Lexical, SearchMode::Vector, SearchMode::Hybrid] {
                 let (mut reciprocal, mut found) = (0.0, 0usize);
                 for pair in &pairs {

@@ -207,27 +207,35 @@ const SYMBOL_CANDIDATES: i64 = 200;
 /// A term in more chunks than this is not required of candidates; it still
 /// ranks them.
 const COMMON_TERM_MATCHES: f64 = 10_000.0;
-/// The fallback pass takes chunks holding any of the rarest terms, as many
-/// terms as fit in this many chunks together (at least one).
-const ANY_TERMS_MATCHES: f64 = 20_000.0;
 
-/// How many chunks hold each common term, estimated from PostgreSQL's own
+/// How many chunks hold each term, estimated from PostgreSQL's own
 /// statistics (`pg_stats.most_common_elems` of `search_tsv` and the table's
-/// row count, kept by ANALYZE), re-read once a minute. A term it does not
-/// list is rarer than every term it does. The statistics span tenants: they
-/// only decide which terms are too common to require.
+/// row count, kept by ANALYZE), re-read once a minute. The statistics span
+/// tenants: they only choose which terms select candidates.
 #[derive(Default)]
 pub(crate) struct TermFrequencies {
-    cached: Mutex<Option<(Instant, TermMatches)>>,
+    cached: Mutex<Option<(Instant, Arc<TermMatches>)>>,
 }
 
-/// Estimated chunks holding each listed term.
-type TermMatches = Arc<HashMap<String, f64>>;
+/// Estimated chunks holding each listed term. A term the statistics do not
+/// list is rarer than every listed one, and counts as PostgreSQL's planner
+/// would count it. With no statistics (a fresh table) every term counts as zero.
+#[derive(Debug, Default)]
+struct TermMatches {
+    listed: HashMap<String, f64>,
+    unlisted: f64,
+}
+
+impl TermMatches {
+    fn of(&self, term: &str) -> f64 {
+        self.listed.get(term).copied().unwrap_or(self.unlisted)
+    }
+}
 
 impl TermFrequencies {
     const REFRESH: Duration = Duration::from_secs(60);
 
-    async fn get(&self, pool: &sqlx::PgPool) -> Result<TermMatches> {
+    async fn get(&self, pool: &sqlx::PgPool) -> Result<Arc<TermMatches>> {
         if let Some((read_at, matches)) = &*self.cached.lock().expect("term statistics lock")
             && read_at.elapsed() < Self::REFRESH
         {
@@ -244,15 +252,18 @@ impl TermFrequencies {
         .await?;
         let terms: Option<Vec<String>> = row.try_get("terms")?;
         let shares: Option<Vec<f32>> = row.try_get("shares")?;
-        let chunks: f64 = row.try_get("chunks")?;
+        let chunks: f64 = row.try_get::<f64, _>("chunks")?.max(0.0);
         // The shares run three entries past the terms (min, max, null share); zip drops them.
-        let matches: HashMap<String, f64> = terms
+        let listed: HashMap<String, f64> = terms
             .unwrap_or_default()
             .into_iter()
             .zip(shares.unwrap_or_default())
-            .map(|(term, share)| (term, f64::from(share) * chunks.max(0.0)))
+            .map(|(term, share)| (term, f64::from(share) * chunks))
             .collect();
-        let matches = Arc::new(matches);
+        // PostgreSQL's own guess for an unlisted term (`ts_selfuncs.c`): half the rarest listed share, at most 0.5%.
+        let unlisted =
+            listed.values().copied().reduce(f64::min).map_or(0.0, |rarest| (rarest / 2.0).min(0.005 * chunks));
+        let matches = Arc::new(TermMatches { listed, unlisted });
         *self.cached.lock().expect("term statistics lock") = Some((Instant::now(), matches.clone()));
         Ok(matches)
     }
@@ -260,11 +271,12 @@ impl TermFrequencies {
 
 /// The two candidate passes of the lexical list, as `tsquery` text: chunks
 /// holding every selective term (or the rarest term, if none is), then, if
-/// those are too few, chunks holding any of the rarest terms. `None` for a
-/// pass that adds nothing.
-fn candidate_passes(terms: &[String], matches: &HashMap<String, f64>) -> [Option<String>; 2] {
-    let mut unique: Vec<(&String, f64)> =
-        terms.iter().map(|t| (t, matches.get(t.as_str()).copied().unwrap_or(0.0))).collect();
+/// those are too few, chunks holding any of the rarest terms, as many terms
+/// as together hold about `LEXICAL_CANDIDATES` chunks (at least one), so
+/// the pass ranks all it finds rather than an arbitrary part of it. `None`
+/// for a pass that adds nothing.
+fn candidate_passes(terms: &[String], matches: &TermMatches) -> [Option<String>; 2] {
+    let mut unique: Vec<(&String, f64)> = terms.iter().map(|t| (t, matches.of(t))).collect();
     unique.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
     unique.dedup_by(|a, b| a.0 == b.0);
     let selective: Vec<String> =
@@ -276,7 +288,7 @@ fn candidate_passes(terms: &[String], matches: &HashMap<String, f64>) -> [Option
         .enumerate()
         .take_while(|(n, (_, matches))| {
             spent += matches;
-            *n == 0 || spent <= ANY_TERMS_MATCHES
+            *n == 0 || spent <= LEXICAL_CANDIDATES as f64
         })
         .map(|(_, (t, _))| (*t).clone())
         .collect();
@@ -825,12 +837,10 @@ mod tests {
     #[test]
     fn common_terms_rank_but_are_not_required() {
         let terms: Vec<String> = ["window", "sys", "verifi", "signatur"].map(String::from).into();
-        let matches = HashMap::from([
-            ("window".to_owned(), 900_000.0),
-            ("sys".to_owned(), 50_000.0),
-            ("verifi".to_owned(), 4_000.0),
-        ]);
-        // `signatur` is not listed, so rarer than `verifi`.
+        let listed = [("window", 900_000.0), ("sys", 50_000.0), ("verifi", 400.0)];
+        let matches =
+            TermMatches { listed: listed.into_iter().map(|(t, n)| (t.to_owned(), n)).collect(), unlisted: 400.0 };
+        // `signatur` is not listed, and counts as `unlisted`; it sorts first on the tie.
         let [all, any] = candidate_passes(&terms, &matches);
         assert_eq!(all.as_deref(), Some("'signatur' & 'verifi'"));
         assert_eq!(any.as_deref(), Some("'signatur' | 'verifi'"));
@@ -839,8 +849,13 @@ mod tests {
         let common: Vec<String> = ["window", "sys"].map(String::from).into();
         assert_eq!(candidate_passes(&common, &matches), [Some("'sys'".to_owned()), None]);
 
-        // No statistics (a fresh table), or a small one: every term is required.
-        let [all, any] = candidate_passes(&terms, &HashMap::new());
+        // The fallback takes only as many rare terms as it can rank whole.
+        let rare: Vec<String> = ["aa", "bb", "cc"].map(String::from).into();
+        let matches = TermMatches { listed: HashMap::new(), unlisted: 400.0 };
+        assert_eq!(candidate_passes(&rare, &matches)[1].as_deref(), Some("'aa' | 'bb'"));
+
+        // No statistics (a fresh table): every term is required, and any of them will do.
+        let [all, any] = candidate_passes(&terms, &TermMatches::default());
         assert_eq!(all.as_deref(), Some("'signatur' & 'sys' & 'verifi' & 'window'"));
         assert_eq!(any.as_deref(), Some("'signatur' | 'sys' | 'verifi' | 'window'"));
     }
