@@ -210,12 +210,22 @@ fn write_repo(root: &Path, files: &[(String, String)]) -> Result<()> {
 }
 
 /// The stores to measure: SQLite always, PostgreSQL when given.
+/// What autovacuum does within a minute of a bulk load; search reads the
+/// term statistics it keeps.
+async fn analyze(pool: &sqlx::PgPool) -> Result<()> {
+    sqlx::query("ANALYZE code_chunks").execute(pool).await?;
+    Ok(())
+}
+
+fn connect_options(url: String) -> ConnectOptions {
+    ConnectOptions { url, max_connections: 8, connect_timeout: Duration::from_secs(10) }
+}
+
 /// A back end's name, its store, and for PostgreSQL its pool and URL.
 type Backend = (&'static str, Arc<dyn Store>, Option<(sqlx::PgPool, String)>);
 
 async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
-    let options = |url: String| ConnectOptions { url, max_connections: 8, connect_timeout: Duration::from_secs(10) };
-    let sqlite = SqliteStore::connect(&options(format!("sqlite://{}", dir.join("bench.db").display()))).await?;
+    let sqlite = SqliteStore::connect(&connect_options(format!("sqlite://{}", dir.join("bench.db").display()))).await?;
     sqlite.migrate().await?;
     let mut out: Vec<Backend> = vec![("sqlite", Arc::new(sqlite), None)];
     if let Some(server) = postgres {
@@ -225,7 +235,7 @@ async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
         let (base, _) = server.rsplit_once('/').context("postgres url has a database")?;
         let url = format!("{base}/{name}");
-        let store = PostgresStore::connect(&options(url.clone())).await?;
+        let store = PostgresStore::connect(&connect_options(url.clone())).await?;
         store.migrate().await?;
         let pool = store.pool().clone();
         out.push(("postgres", Arc::new(store), Some((pool, url))));
@@ -324,8 +334,7 @@ async fn index_bench(
         git(&repo, &["reset", "-q", "--hard", "HEAD~1"])?;
 
         if let Some((pool, _)) = &postgres {
-            // What autovacuum does within a minute of a bulk load: search reads term statistics.
-            sqlx::query("ANALYZE code_chunks").execute(pool).await?;
+            analyze(pool).await?;
         }
         let repository = full.repository_id.context("id")?;
         search_bench(backend, &index, tenant, repository, &search_queries(&corpus, queries), postgres.map(|p| p.0))
@@ -381,9 +390,7 @@ async fn search_bench(
 /// `search_bench` again on the database an `index` run left.
 async fn search_existing(dirs: &[PathBuf], files: usize, database: &str, queries: usize) -> Result<()> {
     let corpus = corpus(dirs, files)?;
-    let options =
-        ConnectOptions { url: database.to_owned(), max_connections: 8, connect_timeout: Duration::from_secs(10) };
-    let store = PostgresStore::connect(&options).await?;
+    let store = PostgresStore::connect(&connect_options(database.to_owned())).await?;
     let pool = store.pool().clone();
     let (tenant, repository): (uuid::Uuid, uuid::Uuid) =
         sqlx::query_as("SELECT tenant_id, id FROM repositories LIMIT 1").fetch_one(&pool).await?;
@@ -531,8 +538,7 @@ async fn quality_bench(
             let (indexed, took) = run_index(&index, tenant, &repo.to_string_lossy()).await?;
             eprintln!("{backend} {}: indexed {} chunks in {took:.2?}", embedder.id(), indexed.chunks);
             if let Some((pool, _)) = &postgres {
-                // What autovacuum does within a minute of a bulk load: search reads term statistics.
-                sqlx::query("ANALYZE code_chunks").execute(pool).await?;
+                analyze(pool).await?;
             }
             for mode in [SearchMode::Lexical, SearchMode::Vector, SearchMode::Hybrid] {
                 let (mut reciprocal, mut found) = (0.0, 0usize);

@@ -789,8 +789,8 @@ async fn git_cgi(
 
 /// On a large index, a term most chunks hold is not required of full-text
 /// candidates (PostgreSQL's statistics say how common it is), so a chunk
-/// holding only the rare term is found; ranking every chunk that holds any
-/// term would stop at the first 2 000 and miss it.
+/// holding only the rare term is found; taking chunks that hold any term
+/// would stop at the candidate bound and miss it.
 #[tokio::test]
 async fn postgres_full_text_does_not_require_common_terms() {
     use devops_models::{CodeQuery, NewCodeChunk};
