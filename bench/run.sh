@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# MCP tool-call benchmark, side by side on this machine, over Streamable HTTP
-# on loopback, against two peers:
-#   devops-mcp   this project (`devops-mcp --dev ... up`, release build), tool
-#                `test_simple_text` {} (conformance fixtures), bearer key auth
+# MCP tool-call benchmark, side by side on this machine, on loopback, against
+# two peers:
+#   devops-mcp   this project (`devops-mcp --dev ... up`, release build), bearer
+#                key auth; four workloads (BENCH_DEVOPS_WORKLOADS):
+#                  http-trivial     /mcp, `test_simple_text` {} (conformance fixtures)
+#                  ws-trivial       /ws, the same tool
+#                  http-get_context /mcp, `get_context` of a 20-item context
+#                                   (each session creates its own first)
+#                  ws-get_context   /ws, the same
 #   devops-mcp-stateless  the same with `mcp.stateless` (JSON answers, no
 #                sessions; not in the default list)
 #   everything   @modelcontextprotocol/server-everything (TypeScript SDK,
-#                Node), `node dist/index.js streamableHttp`, tool `echo`
+#                Node), `node dist/index.js streamableHttp`, tool `echo`, over
+#                Streamable HTTP (it serves no WebSocket)
 #   python       official Python SDK `mcp` 1.x FastMCP, bench/peers/python_echo.py,
-#                tool `echo`
+#                tool `echo`, over Streamable HTTP
 # One server at a time; for each it measures
 #   start-up  spawn -> first `initialize` answered 200 (polled every ~2 ms)
 #   RSS       VmRSS idle, then holding N idle sessions (initialize +
-#             notifications/initialized, then no traffic) -> KiB per session
-#   load      mcp-load at 1, 16 and 64 sessions, 10 s each after 2 s warm-up
+#             notifications/initialized, then no traffic) -> KiB per session;
+#             over HTTP, and for servers with ws- workloads over /ws too
+#   load      mcp-load per workload at 1, 16 and 64 sessions, 10 s each after
+#             2 s warm-up
 # prints markdown tables and writes raw JSON lines to bench/results/latest.jsonl.
 #
-# Builds nothing: needs `cargo build --release -p devops-cli -p mcp-load` first.
+# Builds nothing: needs `cargo build --release -p devops-cli -p devops-mcp-load` first.
 # Peers install idempotently into .tools/ (npm registry, PyPI).
 #
 # Environment (all optional):
@@ -24,6 +32,7 @@
 #   DEVOPS_MCP_BIN       default $CARGO_TARGET_DIR/release/devops-mcp
 #   MCP_LOAD_BIN         default $CARGO_TARGET_DIR/release/mcp-load
 #   BENCH_SERVERS        default "devops-mcp everything python"
+#   BENCH_DEVOPS_WORKLOADS  default "http-trivial ws-trivial http-get_context ws-get_context"
 #   BENCH_SESSIONS       default "1 16 64"      (mcp-load --sessions values)
 #   BENCH_DURATION       default 10             (mcp-load --duration, s)
 #   BENCH_WARMUP         default 2              (mcp-load --warmup, s)
@@ -40,6 +49,7 @@ target=${CARGO_TARGET_DIR:-target}
 devops_bin=${DEVOPS_MCP_BIN:-$target/release/devops-mcp}
 load_bin=${MCP_LOAD_BIN:-$target/release/mcp-load}
 servers=${BENCH_SERVERS:-devops-mcp everything python}
+devops_workloads=${BENCH_DEVOPS_WORKLOADS:-http-trivial ws-trivial http-get_context ws-get_context}
 load_sessions=${BENCH_SESSIONS:-1 16 64}
 duration=${BENCH_DURATION:-10}
 warmup=${BENCH_WARMUP:-2}
@@ -67,7 +77,7 @@ case " $servers " in *" devops-mcp "* | *" devops-mcp-stateless "*) [ -x "$devop
 [ "$skip_load" = 1 ] || [ -x "$load_bin" ] || missing+=("$load_bin")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench/run.sh: missing release binaries: ${missing[*]}" >&2
-  echo "  build them first:  cargo build --release -p devops-cli -p mcp-load" >&2
+  echo "  build them first:  cargo build --release -p devops-cli -p devops-mcp-load" >&2
   echo "  (or BENCH_SKIP_LOAD=1 to skip the load step, DEVOPS_MCP_BIN=... to use another build)" >&2
   exit 1
 fi
@@ -133,9 +143,9 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 emit() { echo "$1" >>"$results"; } # one JSON line
 
 # start_server NAME: starts it on a free loopback port, waits until `initialize`
-# succeeds; sets server_pid, url, headers, tool, tool_args, startup_ms, version.
+# succeeds; sets server_pid, port, url, headers, workloads, startup_ms, version.
 start_server() {
-  local name=$1 port log key_log=() cmd=() ready
+  local name=$1 log key_log=() cmd=() ready
   port=$(free_port)
   url=http://127.0.0.1:$port/mcp
   log=$work/$name.log
@@ -152,17 +162,17 @@ start_server() {
       done
       cmd+=(up)
       key_log=(--key-log "$log")
-      tool=test_simple_text tool_args='{}'
+      workloads=$devops_workloads
       version=$("$devops_bin" --version 2>/dev/null | head -n1 || echo unknown)
       ;;
     everything)
       cmd=(env "PORT=$port" node --import "$root/bench/peers/loopback-listen.mjs" "$everything_js" streamableHttp)
-      tool=echo tool_args='{"message":"hello"}'
+      workloads=http-echo
       version="server-everything $everything_version, node $(node --version)"
       ;;
     python)
       cmd=("$py_venv/bin/python" "$root/bench/peers/python_echo.py" "$port")
-      tool=echo tool_args='{"message":"hello"}'
+      workloads=http-echo
       version="python mcp $("$py_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))'), $("$py_venv/bin/python" --version)"
       ;;
     *) echo "unknown server: $name" >&2; return 1 ;;
@@ -217,24 +227,61 @@ hold_sessions() {
   holder_pid=
 }
 
-# run_load NAME N: one mcp-load run; appends its JSON line (or an error line).
-run_load() {
-  local name=$1 n=$2 hdr=() h line
+# hold_ws_sessions N: the same over /ws (one connection per session), with
+# mcp-load; sets rss_ws_sessions and ws_opened.
+hold_ws_sessions() {
+  local n=$1 hdr=() h
   for h in "${headers[@]}"; do hdr+=(--header "$h"); done
+  : >"$work/hold-ws.out"
+  "${pin_client[@]}" "$load_bin" --url "ws://127.0.0.1:$port/ws" "${hdr[@]}" --tool none --sessions "$n" \
+    --duration 0 --warmup 300 >"$work/hold-ws.out" 2>"$work/hold-ws.err" </dev/null &
+  holder_pid=$!
+  for _ in $(seq 1 2400); do
+    [ -s "$work/hold-ws.out" ] && break
+    kill -0 "$holder_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  ws_opened=$(jq -r '.opened // 0' "$work/hold-ws.out" 2>/dev/null || echo 0)
+  [ "$ws_opened" -gt 0 ] || echo "opening $n WebSocket sessions failed: $(tail -n3 "$work/hold-ws.err")" >&2
+  sleep 2 # let allocations settle
+  rss_ws_sessions=$(rss_kib "$server_pid")
+  stop_pid "$holder_pid"
+  holder_pid=
+}
+
+# run_load NAME WORKLOAD N: one mcp-load run; appends its JSON line (or an
+# error line). WORKLOAD is TRANSPORT-TOOL: http (/mcp) or ws (/ws), then
+# trivial (test_simple_text), echo or get_context (a 20-item context per session).
+run_load() {
+  local name=$1 workload=$2 n=$3 hdr=() h line target tool args=() label
+  for h in "${headers[@]}"; do hdr+=(--header "$h"); done
+  case ${workload%%-*} in
+    http) target=$url ;;
+    ws) target=ws://127.0.0.1:$port/ws ;;
+    *) echo "unknown transport in workload $workload" >&2; return 1 ;;
+  esac
+  case ${workload#*-} in
+    trivial) tool=test_simple_text args=(--arguments '{}') ;;
+    echo) tool=echo args=(--arguments '{"message":"hello"}') ;;
+    get_context) tool=get_context args=(--arguments '{"context_id":"{context_id}","limit":20}' --context-items 20) ;;
+    *) echo "unknown tool in workload $workload" >&2; return 1 ;;
+  esac
+  label=$(jq -nc --arg s "$name" --arg w "$workload" --arg t "$tool" \
+    '{server: $s, kind: "load", workload: $w, transport: ($w | split("-")[0]), tool: $t}')
   # In the background, so that a signal to this script is handled at once.
-  timeout $((duration + warmup + 60)) "${pin_client[@]}" "$load_bin" --url "$url" "${hdr[@]}" \
-    --tool "$tool" --arguments "$tool_args" --sessions "$n" --duration "$duration" --warmup "$warmup" \
+  timeout $((duration + warmup + 60)) "${pin_client[@]}" "$load_bin" --url "$target" "${hdr[@]}" \
+    --tool "$tool" "${args[@]}" --sessions "$n" --duration "$duration" --warmup "$warmup" \
     >"$work/load.out" 2>"$work/load.err" </dev/null &
   load_pid=$!
   wait "$load_pid" || true
   load_pid=""
   line=$(grep -E '^\{' "$work/load.out" | tail -n1 || true)
   if [ -n "$line" ] && jq -e . >/dev/null 2>&1 <<<"$line"; then
-    emit "$(jq -c --arg s "$name" '{server: $s, kind: "load"} + .' <<<"$line")"
+    emit "$(jq -c --argjson l "$label" '$l + .' <<<"$line")"
   else
-    echo "mcp-load failed against $name at $n sessions: $(tail -n3 "$work/load.err")" >&2
-    emit "$(jq -nc --arg s "$name" --argjson n "$n" --arg e "$(tail -n3 "$work/load.err")" \
-      '{server: $s, kind: "load", sessions: $n, failed: true, error: $e}')"
+    echo "mcp-load failed against $name ($workload) at $n sessions: $(tail -n3 "$work/load.err")" >&2
+    emit "$(jq -nc --argjson l "$label" --argjson n "$n" --arg e "$(tail -n3 "$work/load.err")" \
+      '$l + {sessions: $n, failed: true, error: $e}')"
   fi
 }
 
@@ -257,25 +304,38 @@ for name in $servers; do
     stop_pid "$server_pid"; server_pid=
     continue
   fi
-  echo "   ready in $startup_ms ms ($url, pid $server_pid, tool $tool $tool_args)" >&2
+  echo "   ready in $startup_ms ms ($url, pid $server_pid, workloads: $workloads)" >&2
   sleep 1
   rss_idle=$(rss_kib "$server_pid")
   hold_sessions "$idle_sessions"
   echo "   RSS idle $rss_idle KiB, with $(jq -r .opened <<<"$hold_json") sessions $rss_sessions KiB" >&2
+  ws_opened=0 rss_ws_sessions=null rss_ws_idle=null
+  case " $workloads " in *" ws-"*)
+    sleep 2
+    rss_ws_idle=$(rss_kib "$server_pid")
+    hold_ws_sessions "$idle_sessions"
+    echo "   RSS before $rss_ws_idle KiB, with $ws_opened WebSocket sessions $rss_ws_sessions KiB" >&2
+    ;;
+  esac
   rss_after=null
   if [ "$skip_load" != 1 ]; then
-    for n in $load_sessions; do
-      echo "   mcp-load --sessions $n --duration $duration --warmup $warmup" >&2
-      run_load "$name" "$n"
+    for workload in $workloads; do
+      for n in $load_sessions; do
+        echo "   $workload: mcp-load --sessions $n --duration $duration --warmup $warmup" >&2
+        run_load "$name" "$workload" "$n"
+      done
     done
     rss_after=$(rss_kib "$server_pid")
   fi
   emit "$(jq -nc --arg s "$name" --arg v "$version" --argjson st "$startup_ms" --argjson idle "$rss_idle" \
     --argjson held "$rss_sessions" --argjson hold "$hold_json" --argjson after "$rss_after" \
+    --argjson ws_opened "$ws_opened" --argjson ws_held "$rss_ws_sessions" --argjson ws_before "$rss_ws_idle" \
     '{server: $s, kind: "resources", version: $v, startup_ms: $st, rss_idle_kib: $idle,
       idle_sessions_opened: $hold.opened, idle_session_errors: $hold.errors, idle_sessions_open_ms: $hold.open_ms,
       rss_with_sessions_kib: $held,
       kib_per_session: (if $hold.opened > 0 then ((($held - $idle) / $hold.opened) * 10 | round) / 10 else null end),
+      ws_sessions_opened: $ws_opened, rss_with_ws_sessions_kib: $ws_held,
+      kib_per_ws_session: (if $ws_opened > 0 then ((($ws_held - $ws_before) / $ws_opened) * 10 | round) / 10 else null end),
       rss_after_load_kib: $after}')"
   stop_pid "$server_pid"
   server_pid=
@@ -285,21 +345,21 @@ done
 echo
 echo "MCP tool-call benchmark, $(jq -r 'select(.kind == "meta") | "\(.date), \(.cpus) CPUs (\(.cpu)), rev \(.git_rev)\(if .pinned then ", server pinned to CPU 0, clients to CPU 1" else "" end)"' "$results")"
 echo
-echo "| server | version | start-up ms | RSS idle MiB | RSS + $idle_sessions idle sessions MiB | KiB / session | RSS after load MiB |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| server | version | start-up ms | RSS idle MiB | RSS + $idle_sessions idle sessions MiB | KiB / session | KiB / WebSocket session | RSS after load MiB |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 jq -r 'select(.kind == "resources") |
   def mib: if . == null then "n/a" else ((. / 1024 * 10 | round) / 10 | tostring) end;
-  if .failed then "| \(.server) | failed to start | | | | | |"
-  else "| \(.server) | \(.version) | \(.startup_ms) | \(.rss_idle_kib | mib) | \(.rss_with_sessions_kib | mib) (\(.idle_sessions_opened) opened) | \(.kib_per_session // "n/a") | \(.rss_after_load_kib | mib) |" end' "$results"
+  if .failed then "| \(.server) | failed to start | | | | | | |"
+  else "| \(.server) | \(.version) | \(.startup_ms) | \(.rss_idle_kib | mib) | \(.rss_with_sessions_kib | mib) (\(.idle_sessions_opened) opened) | \(.kib_per_session // "n/a") | \(.kib_per_ws_session // "n/a") | \(.rss_after_load_kib | mib) |" end' "$results"
 echo
 if [ "$skip_load" = 1 ]; then
   echo "(load step skipped: BENCH_SKIP_LOAD=1)"
 else
-  echo "| server | sessions | calls/s | p50 ms | p99 ms | calls | errors |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| server | transport | tool | sessions | calls/s | p50 ms | p99 ms | calls | errors |"
+  echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   jq -r 'select(.kind == "load") |
-    if .failed then "| \(.server) | \(.sessions) | failed | | | | |"
-    else "| \(.server) | \(.sessions) | \(.calls_per_sec | . * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.calls) | \(.errors) |" end' "$results"
+    if .failed then "| \(.server) | \(.transport) | \(.tool) | \(.sessions) | failed | | | | |"
+    else "| \(.server) | \(.transport) | \(.tool) | \(.sessions) | \(.calls_per_sec | . * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.calls) | \(.errors) |" end' "$results"
 fi
 echo
 echo "raw: bench/results/latest.jsonl"

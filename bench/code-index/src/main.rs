@@ -209,7 +209,6 @@ fn write_repo(root: &Path, files: &[(String, String)]) -> Result<()> {
     git(root, &["commit", "-qm", "corpus"])
 }
 
-/// The stores to measure: SQLite always, PostgreSQL when given.
 /// What autovacuum does within a minute of a bulk load; search reads the
 /// term statistics it keeps.
 async fn analyze(pool: &sqlx::PgPool) -> Result<()> {
@@ -224,6 +223,7 @@ fn connect_options(url: String) -> ConnectOptions {
 /// A back end's name, its store, and for PostgreSQL its pool and URL.
 type Backend = (&'static str, Arc<dyn Store>, Option<(sqlx::PgPool, String)>);
 
+/// The stores to measure: SQLite always, PostgreSQL when given.
 async fn stores(dir: &Path, postgres: Option<&str>) -> Result<Vec<Backend>> {
     let sqlite = SqliteStore::connect(&connect_options(format!("sqlite://{}", dir.join("bench.db").display()))).await?;
     sqlite.migrate().await?;

@@ -24,6 +24,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, PollSender};
 
 use crate::handler::{DevopsMcp, Shared};
+use crate::policy::{READONLY_HEADER, TOOLSETS_HEADER};
+use devops_models::Principal;
 use devops_runtime::auth::{Authenticator, bearer_token, unauthorized};
 
 pub const SUBPROTOCOL: &str = "mcp";
@@ -31,6 +33,11 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Missed pongs after which the peer is considered gone.
 const MAX_MISSED_PONGS: u32 = 2;
 const OUTBOX: usize = 64;
+/// Bytes read from the socket at a time. tungstenite zero-fills this much
+/// before every read and keeps it per connection, so its 128 KiB default
+/// cost 13% of the CPU under load and twice the idle-session budget;
+/// larger frames still arrive, over several reads.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 #[derive(Clone)]
 pub struct WsState {
@@ -99,16 +106,31 @@ pub async fn upgrade(State(state): State<WsState>, request: Request) -> Response
         Ok(upgrade) => upgrade,
         Err(rejection) => return ApiError::new(ErrorCode::InvalidArgument, rejection.body_text()).into_response(),
     };
-    parts.extensions.insert(principal);
+    let parts = message_parts(&parts, principal);
     let max = state.max_frame_bytes;
     let mut response = upgrade
         .protocols([SUBPROTOCOL])
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| serve(socket, parts, state));
     // Echo only `mcp`, never the key a browser put in the protocol list.
     response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
     response
+}
+
+/// What every message of the connection carries to the handler: the
+/// principal and the headers its policy reads. Cloned per message, so not
+/// the whole upgrade request.
+fn message_parts(upgrade: &Parts, principal: Principal) -> Parts {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    for name in [TOOLSETS_HEADER, READONLY_HEADER] {
+        for value in upgrade.headers.get_all(name) {
+            parts.headers.append(name, value.clone());
+        }
+    }
+    parts.extensions.insert(principal);
+    parts
 }
 
 /// A JSON-RPC error for a frame that is not a message.
@@ -119,18 +141,10 @@ fn protocol_error(code: i64, message: &str, id: serde_json::Value) -> String {
 /// Parses one text frame into a client message carrying the connection's
 /// HTTP parts, or the JSON-RPC error to answer with.
 fn parse_frame(text: &str, parts: &Parts) -> Result<ClientJsonRpcMessage, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|_| protocol_error(-32700, "parse error", serde_json::Value::Null))?;
-    if value.is_array() {
-        return Err(protocol_error(
-            -32600,
-            "batches are not supported; send one message per frame",
-            serde_json::Value::Null,
-        ));
-    }
-    let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
-    let mut message: ClientJsonRpcMessage =
-        serde_json::from_value(value).map_err(|err| protocol_error(-32600, &format!("invalid request: {err}"), id))?;
+    let mut message = match serde_json::from_str::<ClientJsonRpcMessage>(text) {
+        Ok(message) => message,
+        Err(_) => parse_slowly(text)?,
+    };
     match &mut message {
         ClientJsonRpcMessage::Request(r) => {
             r.request.extensions_mut().insert(parts.clone());
@@ -141,6 +155,22 @@ fn parse_frame(text: &str, parts: &Parts) -> Result<ClientJsonRpcMessage, String
         _ => {}
     }
     Ok(message)
+}
+
+/// A frame that did not parse as a message straight away, parsed again as
+/// a bare value to say why and to echo the request's id.
+fn parse_slowly(text: &str) -> Result<ClientJsonRpcMessage, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| protocol_error(-32700, "parse error", serde_json::Value::Null))?;
+    if value.is_array() {
+        return Err(protocol_error(
+            -32600,
+            "batches are not supported; send one message per frame",
+            serde_json::Value::Null,
+        ));
+    }
+    let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+    serde_json::from_value(value).map_err(|err| protocol_error(-32600, &format!("invalid request: {err}"), id))
 }
 
 async fn serve(socket: WebSocket, parts: Parts, state: WsState) {
@@ -252,6 +282,28 @@ mod tests {
 
     fn parts(host: &str) -> Parts {
         Request::builder().header("host", host).body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn messages_carry_what_the_policy_reads_from_the_upgrade() {
+        let (mut upgrade, ()) = Request::builder()
+            .header("host", "localhost")
+            .header("authorization", "Bearer dmcp_secret")
+            .header(TOOLSETS_HEADER, "repos, issues")
+            .header(READONLY_HEADER, "true")
+            .body(())
+            .expect("request")
+            .into_parts();
+        let principal = Principal {
+            tenant_id: devops_models::TenantId::new(),
+            key_id: uuid::Uuid::nil(),
+            scopes: vec![devops_models::Scope::Write],
+        };
+        let parts = message_parts(&upgrade, principal.clone());
+        upgrade.extensions.insert(principal);
+        let policy = crate::policy::Policy::from_parts(&parts).expect("policy");
+        assert_eq!(Some(policy), crate::policy::Policy::from_parts(&upgrade));
+        assert!(parts.headers.get("authorization").is_none(), "the key stays out of every message");
     }
 
     #[test]

@@ -653,6 +653,11 @@ mod websocket {
         assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
         let ping = rpc(&mut socket, json!({ "jsonrpc": "2.0", "id": 8, "method": "ping" })).await;
         assert!(ping["result"].is_object(), "still serving: {ping}");
+        // Larger than one socket read (8 KiB), within the frame limit.
+        let padded = json!({ "jsonrpc": "2.0", "id": 10, "method": "ping",
+            "params": { "_meta": { "padding": "x".repeat(40_000) } } });
+        let answered = rpc(&mut socket, padded).await;
+        assert!(answered["result"].is_object(), "a frame over several reads: {answered}");
 
         let huge = format!(
             "{{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\",\"params\":{{\"p\":\"{}\"}}}}",
