@@ -20,6 +20,7 @@ pub mod resources;
 pub mod sessions;
 pub mod tenant_tools;
 pub mod tools;
+pub mod whole_answer;
 pub mod ws;
 
 use std::sync::Arc;
@@ -102,7 +103,11 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
     // its whole configuration: one shared instance costs a pointer instead.
     let mcp = axum::routing::any(move |request: axum::extract::Request| {
         let service = service.clone();
-        async move { service.handle(request).await }
+        async move {
+            let posted = request.method() == axum::http::Method::POST;
+            let response = service.handle(request).await.map(axum::body::Body::new);
+            if posted { whole_answer::gather(response, whole_answer::HOLD).await } else { response }
+        }
     });
     let mcp_routes = Router::new()
         .route("/mcp", mcp)
