@@ -527,6 +527,9 @@ impl CodeStore for PostgresStore {
 
         // Only the fused results are read whole.
         let fused = fuse_ranked(&lists, query.limit as usize);
+        if fused.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
         let sql = format!(
             "SELECT {HIT_COLUMNS} FROM code_chunks c JOIN repositories r ON r.id = c.repository_id \

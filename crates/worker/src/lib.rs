@@ -11,8 +11,9 @@
 //!    locked in the cache) comes back shortly and is then a duplicate.
 //! 3. A handler bound for a downstream service whose circuit is open
 //!    ([`breaker`]) is not called; the message comes back after the
-//!    cooldown. While a handler runs, a heartbeat extends the message's
-//!    visibility.
+//!    cooldown. Both waits requeue the event as a fresh message, so waiting
+//!    spends none of its receives. While a handler runs, a heartbeat extends
+//!    the message's visibility.
 //! 4. Success records the key as processed, then acknowledges. A retry-safe
 //!    failure hides the message for an exponential backoff with jitter; any
 //!    other failure dead-letters it. The queue itself dead-letters a message
@@ -172,9 +173,9 @@ impl Consumer {
             self.queue.dead_letter(message).await?;
             return Ok(Outcome::DeadLettered);
         };
-        let lock_key = format!("event-lock:{}:{}", event.tenant_id, event.idempotency_key);
+        let lock_key = event_lock_key(event.tenant_id, &event.idempotency_key);
         let Some(token) = self.cache.try_lock(&lock_key, self.visibility_timeout).await? else {
-            self.queue.extend_visibility(&message.receipt, BUSY_KEY_DELAY).await?;
+            self.defer(message, &event, BUSY_KEY_DELAY).await?;
             return Ok(Outcome::Deferred);
         };
         // Checked again under the lock: the holder may have just finished.
@@ -188,7 +189,7 @@ impl Consumer {
             && let breaker::Admission::Rejected(wait) = self.breakers.admit(name)
         {
             self.cache.unlock(&lock_key, &token).await?;
-            self.queue.extend_visibility(&message.receipt, wait.max(BUSY_KEY_DELAY)).await?;
+            self.defer(message, &event, wait.max(BUSY_KEY_DELAY)).await?;
             return Ok(Outcome::Deferred);
         }
         let result = self.with_heartbeat(message, handler.handle(&event)).await;
@@ -231,6 +232,28 @@ impl Consumer {
                 Ok(Outcome::DeadLettered)
             }
         }
+    }
+
+    /// Puts an event that cannot run yet back for `wait` as a fresh message:
+    /// waiting on a busy key or an open circuit must not spend the message's
+    /// receives, or an outage longer than `max_receives` deferrals would
+    /// dead-letter it. The copy is sent before the original is acknowledged,
+    /// so a failure between the two leaves a duplicate, which idempotency
+    /// absorbs, never a loss; if the copy cannot be sent the original waits.
+    async fn defer(
+        &self,
+        message: &ReceivedMessage,
+        event: &EventEnvelope,
+        wait: Duration,
+    ) -> devops_runtime::Result<()> {
+        match self.queue.send_later(event, wait).await {
+            Ok(()) => self.queue.ack(&message.receipt).await?,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot requeue a deferred event; it waits in place");
+                self.queue.extend_visibility(&message.receipt, wait).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `work` while extending the message's visibility every half timeout.
@@ -300,6 +323,11 @@ impl Consumer {
 
 /// Exponential backoff with full jitter: a random delay up to
 /// `BACKOFF_BASE * 2^(attempt-1)`, capped.
+/// The cache lock a consumer holds while it handles an event's key.
+pub fn event_lock_key(tenant: devops_models::TenantId, idempotency_key: &str) -> String {
+    format!("event-lock:{tenant}:{idempotency_key}")
+}
+
 pub fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(BACKOFF_MAX);
     let jitter = uuid::Uuid::new_v4().as_u128() % (ceiling.as_millis().max(1));

@@ -51,7 +51,12 @@ pub struct QueueDepth {
 
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
-    async fn send(&self, event: &EventEnvelope) -> Result<()>;
+    async fn send(&self, event: &EventEnvelope) -> Result<()> {
+        self.send_later(event, Duration::ZERO).await
+    }
+    /// Sends a message that becomes visible only after `delay` (at most 15
+    /// minutes, SQS's limit), with a receive count of its own.
+    async fn send_later(&self, event: &EventEnvelope, delay: Duration) -> Result<()>;
     /// Up to `max` visible messages, waiting up to `wait` for the first. Each
     /// becomes invisible for the visibility timeout. A message received
     /// `max_receives` times moves to the DLQ instead of being delivered again.
@@ -72,6 +77,9 @@ pub trait Queue: Send + Sync + 'static {
     async fn depth(&self) -> Result<QueueDepth>;
     async fn ping(&self) -> Result<()>;
 }
+
+/// The longest delay [`Queue::send_later`] honours: SQS's `DelaySeconds` limit.
+pub const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
 
 /// What both implementations are configured with.
 #[derive(Debug, Clone)]

@@ -68,12 +68,14 @@ impl SqliteQueue {
         Ok(Self { pool, settings, sent: Arc::new(Notify::new()) })
     }
 
-    async fn insert(&self, id: &str, body: &str) -> Result<()> {
+    async fn insert(&self, id: &str, body: &str, delay: Duration) -> Result<()> {
         let now = now_ms();
-        sqlx::query("INSERT INTO messages (id, queue, body, visible_at, sent_at) VALUES ($1, $2, $3, $4, $4)")
+        let delay_ms = i64::try_from(delay.min(super::MAX_SEND_DELAY).as_millis()).unwrap_or(i64::MAX);
+        sqlx::query("INSERT INTO messages (id, queue, body, visible_at, sent_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(&self.settings.name)
             .bind(body)
+            .bind(now + delay_ms)
             .bind(now)
             .execute(&self.pool)
             .await
@@ -143,9 +145,9 @@ impl SqliteQueue {
 
 #[async_trait]
 impl Queue for SqliteQueue {
-    async fn send(&self, event: &EventEnvelope) -> Result<()> {
+    async fn send_later(&self, event: &EventEnvelope, delay: Duration) -> Result<()> {
         let body = serde_json::to_string(event).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.insert(&Uuid::now_v7().to_string(), &body).await
+        self.insert(&Uuid::now_v7().to_string(), &body, delay).await
     }
 
     async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<ReceivedMessage>> {

@@ -80,7 +80,13 @@ impl SqsQueue {
         }
     }
 
-    async fn send_body(&self, queue_url: &str, body: &str, trace: &HashMap<String, String>) -> Result<()> {
+    async fn send_body(
+        &self,
+        queue_url: &str,
+        body: &str,
+        trace: &HashMap<String, String>,
+        delay: Duration,
+    ) -> Result<()> {
         let attributes = trace
             .iter()
             .filter_map(|(k, v)| {
@@ -97,6 +103,8 @@ impl SqsQueue {
             .queue_url(queue_url)
             .message_body(body)
             .set_message_attributes((!attributes.is_empty()).then_some(attributes))
+            // Whole seconds, at least one, so that a short delay is not none.
+            .set_delay_seconds((!delay.is_zero()).then(|| secs(delay.min(super::MAX_SEND_DELAY)).max(1)))
             .send()
             .await
             .map_err(|e| aws_error(BACKEND, e))?;
@@ -165,10 +173,10 @@ fn trace_attributes(message: &aws_sdk_sqs::types::Message) -> HashMap<String, St
 #[async_trait]
 impl Queue for SqsQueue {
     #[tracing::instrument(name = "queue.sqs.send", skip_all, fields(event_type = %event.event_type))]
-    async fn send(&self, event: &EventEnvelope) -> Result<()> {
+    async fn send_later(&self, event: &EventEnvelope, delay: Duration) -> Result<()> {
         let body = serde_json::to_string(event).map_err(|e| Error::Invalid(e.to_string()))?;
         let trace = event.trace_context.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        self.send_body(&self.queue_url, &body, &trace).await
+        self.send_body(&self.queue_url, &body, &trace, delay).await
     }
 
     async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<ReceivedMessage>> {
@@ -213,7 +221,7 @@ impl Queue for SqsQueue {
 
     async fn dead_letter(&self, message: &ReceivedMessage) -> Result<()> {
         // Copy first, then delete: a crash in between duplicates, never loses.
-        self.send_body(&self.dlq_url, &message.body, &HashMap::new()).await?;
+        self.send_body(&self.dlq_url, &message.body, &HashMap::new(), Duration::ZERO).await?;
         self.ack(&message.receipt).await
     }
 
@@ -240,7 +248,7 @@ impl Queue for SqsQueue {
             }
             for m in batch {
                 let (Some(body), Some(receipt)) = (m.body.clone(), m.receipt_handle.clone()) else { continue };
-                self.send_body(&self.queue_url, &body, &trace_attributes(&m)).await?;
+                self.send_body(&self.queue_url, &body, &trace_attributes(&m), Duration::ZERO).await?;
                 self.client
                     .delete_message()
                     .queue_url(&self.dlq_url)

@@ -52,6 +52,7 @@ queue_suite!(
     extended_messages_stay_hidden,
     exhausted_messages_move_to_the_dlq_and_can_be_redriven,
     poison_can_be_dead_lettered_at_once,
+    messages_sent_later_wait_and_count_their_own_receives,
 );
 
 fn event(key: &str) -> EventEnvelope {
@@ -152,4 +153,19 @@ async fn sqs_start_fails_clearly_when_unreachable() {
         Err(err) => err,
     };
     assert_eq!(devops_errors::HasErrorCode::code(&err), devops_errors::ErrorCode::Unavailable, "{err}");
+}
+
+/// A delayed copy of a message is hidden for its delay, then delivered with
+/// a receive count of its own (what the worker's deferral relies on).
+async fn messages_sent_later_wait_and_count_their_own_receives(queue: Arc<dyn Queue>) {
+    let sent = event("later");
+    queue.send(&sent).await.expect("send");
+    let original = receive_one(queue.as_ref()).await;
+    queue.send_later(&sent, Duration::from_secs(2)).await.expect("send later");
+    queue.ack(&original.receipt).await.expect("ack");
+    assert!(queue.receive(10, Duration::from_millis(1200)).await.expect("receive").is_empty(), "hidden for its delay");
+    let copy = receive_one(queue.as_ref()).await;
+    assert_eq!(copy.envelope().expect("envelope"), sent);
+    assert_eq!(copy.receive_count, 1);
+    queue.ack(&copy.receipt).await.expect("ack");
 }

@@ -84,6 +84,7 @@ worker_suite!(
     transient_failures_retry_then_dead_letter,
     permanent_failures_dead_letter_at_once,
     a_crash_mid_message_redelivers_and_processes_once,
+    waiting_on_a_busy_key_spends_no_receives,
 );
 
 async fn tenant_event(store: &dyn Store, key: &str) -> EventEnvelope {
@@ -231,6 +232,25 @@ async fn an_outage_opens_the_circuit_and_loses_nothing(store: Arc<dyn Store>, qu
     for key in keys {
         assert!(store.is_processed(tenant.id, key).await.expect("processed"), "{key}");
     }
+    assert!(queue.list_dead_letters(10).await.expect("dead").is_empty(), "nothing dead-lettered");
+}
+
+/// A key held by another consumer for longer than the message has
+/// receives: every receipt is deferred, and each deferral requeues a fresh
+/// copy, so once the key is free the event is processed, not dead-lettered.
+async fn waiting_on_a_busy_key_spends_no_receives(store: Arc<dyn Store>, queue: Arc<dyn Queue>) {
+    let probe = Probe::default();
+    let consumer = consumer(store.clone(), queue.clone(), &probe);
+    let event = tenant_event(store.as_ref(), "busy-key").await;
+    let lock = devops_worker::event_lock_key(event.tenant_id, &event.idempotency_key);
+    let token = consumer.cache.try_lock(&lock, Duration::from_secs(60)).await.expect("lock").expect("free");
+    queue.send(&event).await.expect("send");
+    for attempt in 1..=3 {
+        assert_eq!(next(&consumer).await, Outcome::Deferred, "receipt {attempt} of a queue allowing 2");
+    }
+    consumer.cache.unlock(&lock, &token).await.expect("unlock");
+    assert_eq!(next(&consumer).await, Outcome::Processed);
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 1);
     assert!(queue.list_dead_letters(10).await.expect("dead").is_empty(), "nothing dead-lettered");
 }
 
