@@ -28,6 +28,15 @@ pub struct EventEnvelope {
     pub trace_context: TraceContext,
     pub schema_version: u32,
     pub payload: serde_json::Value,
+    /// Failed attempts spent by earlier copies of this event. The worker
+    /// requeues an event it must wait on as a fresh message, whose receive
+    /// count starts over; this carries the retry budget across.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl EventEnvelope {
@@ -48,6 +57,7 @@ impl EventEnvelope {
             trace_context: TraceContext::new(),
             schema_version: Self::SCHEMA_VERSION,
             payload,
+            failed_attempts: 0,
         }
     }
 }

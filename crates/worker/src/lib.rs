@@ -16,9 +16,10 @@
 //!    the message's visibility.
 //! 4. Success records the key as processed, then acknowledges. A retry-safe
 //!    failure hides the message for an exponential backoff with jitter; any
-//!    other failure dead-letters it. The queue itself dead-letters a message
-//!    after `max_receives` receipts, so nothing retries forever and nothing
-//!    is dropped.
+//!    other failure dead-letters it. Failed attempts count across requeued
+//!    copies, and an event out of them (`max_receives`) is dead-lettered, as
+//!    the queue itself does after `max_receives` receipts: nothing retries
+//!    forever and nothing is dropped.
 
 pub mod breaker;
 mod handlers;
@@ -113,7 +114,8 @@ pub enum Outcome {
     Processed,
     Duplicate,
     Retried,
-    /// Another consumer is handling the same key; it comes back shortly.
+    /// Another consumer is handling the same key, or the downstream's
+    /// circuit is open: it comes back shortly, as a fresh message.
     Deferred,
     DeadLettered,
 }
@@ -221,8 +223,16 @@ impl Consumer {
                 Ok(Outcome::Processed)
             }
             Err(err) if err.code.retry_safe() => {
-                let delay = backoff(message.receive_count);
-                tracing::warn!(error = %err, attempt = message.receive_count, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+                // The queue counts this copy's receipts; earlier copies'
+                // failures ride in the event.
+                let attempt = event.failed_attempts.saturating_add(message.receive_count);
+                if attempt >= self.queue.max_receives() {
+                    tracing::error!(error = %err, attempt, "handler failed on every attempt; dead-lettering");
+                    self.queue.dead_letter(message).await?;
+                    return Ok(Outcome::DeadLettered);
+                }
+                let delay = backoff(attempt);
+                tracing::warn!(error = %err, attempt, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
                 self.queue.extend_visibility(&message.receipt, delay).await?;
                 Ok(Outcome::Retried)
             }
@@ -237,17 +247,28 @@ impl Consumer {
     /// Puts an event that cannot run yet back for `wait` as a fresh message:
     /// waiting on a busy key or an open circuit must not spend the message's
     /// receives, or an outage longer than `max_receives` deferrals would
-    /// dead-letter it. The copy is sent before the original is acknowledged,
-    /// so a failure between the two leaves a duplicate, which idempotency
-    /// absorbs, never a loss; if the copy cannot be sent the original waits.
+    /// dead-letter it. The copy carries the failures of the receipts before
+    /// this one, so an event that keeps failing still runs out of attempts.
+    /// It is sent before the original is acknowledged: a failure between the
+    /// two leaves a duplicate, which idempotency absorbs, never a loss; if the
+    /// copy cannot be sent the original waits in place.
     async fn defer(
         &self,
         message: &ReceivedMessage,
         event: &EventEnvelope,
         wait: Duration,
     ) -> devops_runtime::Result<()> {
-        match self.queue.send_later(event, wait).await {
-            Ok(()) => self.queue.ack(&message.receipt).await?,
+        let copy = EventEnvelope {
+            failed_attempts: event.failed_attempts.saturating_add(message.receive_count.saturating_sub(1)),
+            ..event.clone()
+        };
+        match self.queue.send_later(&copy, wait).await {
+            Ok(()) => {
+                if let Err(err) = self.queue.ack(&message.receipt).await {
+                    tracing::warn!(error = %err, "deferred event requeued but not acknowledged; a duplicate will follow");
+                    return Err(err.into());
+                }
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot requeue a deferred event; it waits in place");
                 self.queue.extend_visibility(&message.receipt, wait).await?;
@@ -321,13 +342,13 @@ impl Consumer {
     }
 }
 
-/// Exponential backoff with full jitter: a random delay up to
-/// `BACKOFF_BASE * 2^(attempt-1)`, capped.
 /// The cache lock a consumer holds while it handles an event's key.
 pub fn event_lock_key(tenant: devops_models::TenantId, idempotency_key: &str) -> String {
     format!("event-lock:{tenant}:{idempotency_key}")
 }
 
+/// Exponential backoff with full jitter: a random delay up to
+/// `BACKOFF_BASE * 2^(attempt-1)`, capped.
 pub fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(BACKOFF_MAX);
     let jitter = uuid::Uuid::new_v4().as_u128() % (ceiling.as_millis().max(1));

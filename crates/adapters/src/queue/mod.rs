@@ -73,6 +73,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn list_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>>;
     /// Moves up to `max` dead letters back onto the queue; returns how many moved.
     async fn redrive(&self, max: u32) -> Result<u32>;
+    /// Receipts after which a message moves to the DLQ.
+    fn max_receives(&self) -> u32;
     /// Approximate depths, for metrics and readiness.
     async fn depth(&self) -> Result<QueueDepth>;
     async fn ping(&self) -> Result<()>;

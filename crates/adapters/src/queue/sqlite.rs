@@ -229,6 +229,10 @@ impl Queue for SqliteQueue {
         Ok(u32::try_from(moved.rows_affected()).unwrap_or(u32::MAX))
     }
 
+    fn max_receives(&self) -> u32 {
+        self.settings.max_receives
+    }
+
     async fn depth(&self) -> Result<QueueDepth> {
         let row = sqlx::query(
             "SELECT COALESCE(SUM(dead = 0), 0) AS active, COALESCE(SUM(dead = 1), 0) AS dead \

@@ -28,6 +28,10 @@ fn secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
+fn secs_rounded_up(d: Duration) -> i32 {
+    secs(d).saturating_add(i32::from(d.subsec_nanos() > 0))
+}
+
 impl SqsQueue {
     /// Finds the queue and its DLQ, creating both (with the redrive policy)
     /// when they don't exist yet. Queues created by Terraform are used as they are.
@@ -103,8 +107,9 @@ impl SqsQueue {
             .queue_url(queue_url)
             .message_body(body)
             .set_message_attributes((!attributes.is_empty()).then_some(attributes))
-            // Whole seconds, at least one, so that a short delay is not none.
-            .set_delay_seconds((!delay.is_zero()).then(|| secs(delay.min(super::MAX_SEND_DELAY)).max(1)))
+            // Whole seconds, rounded up: a copy that comes back early is
+            // only deferred again.
+            .set_delay_seconds((!delay.is_zero()).then(|| secs_rounded_up(delay.min(super::MAX_SEND_DELAY))))
             .send()
             .await
             .map_err(|e| aws_error(BACKEND, e))?;
@@ -152,6 +157,8 @@ impl SqsQueue {
             .queue_url(queue_url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            // Deferred events wait as delayed messages.
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .map_err(|e| aws_error(BACKEND, e))?
@@ -260,6 +267,10 @@ impl Queue for SqsQueue {
             }
         }
         Ok(moved)
+    }
+
+    fn max_receives(&self) -> u32 {
+        self.settings.max_receives
     }
 
     async fn depth(&self) -> Result<QueueDepth> {

@@ -85,6 +85,7 @@ worker_suite!(
     permanent_failures_dead_letter_at_once,
     a_crash_mid_message_redelivers_and_processes_once,
     waiting_on_a_busy_key_spends_no_receives,
+    an_event_that_keeps_failing_runs_out_of_attempts_across_deferrals,
 );
 
 async fn tenant_event(store: &dyn Store, key: &str) -> EventEnvelope {
@@ -129,7 +130,7 @@ async fn transient_failures_retry_then_dead_letter(store: Arc<dyn Store>, queue:
             break;
         }
     }
-    assert_eq!(outcomes, [Outcome::Retried], "two receives in all, then the DLQ");
+    assert_eq!(outcomes, [Outcome::DeadLettered], "the second failure is the last of two attempts");
     assert_eq!(probe.calls.load(Ordering::SeqCst), 2);
     assert_eq!(queue.list_dead_letters(10).await.expect("dead").len(), 1);
 }
@@ -252,6 +253,35 @@ async fn waiting_on_a_busy_key_spends_no_receives(store: Arc<dyn Store>, queue: 
     assert_eq!(next(&consumer).await, Outcome::Processed);
     assert_eq!(probe.calls.load(Ordering::SeqCst), 1);
     assert!(queue.list_dead_letters(10).await.expect("dead").is_empty(), "nothing dead-lettered");
+}
+
+/// An event whose every call fails keeps opening its downstream's circuit,
+/// so it is deferred (requeued as a fresh message) between attempts; its
+/// failures still add up across the copies and it is dead-lettered after
+/// `max_receives` (2) calls, rather than cycling forever.
+async fn an_event_that_keeps_failing_runs_out_of_attempts_across_deferrals(
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+) {
+    let flaky = Flaky::default();
+    flaky.down.store(true, Ordering::SeqCst);
+    let consumer = Consumer {
+        handlers: Handlers::default().with("probe.event", flaky.clone()),
+        store: store.clone(),
+        queue: queue.clone(),
+        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
+        breakers: Arc::new(devops_worker::breaker::Breakers::new(1, Duration::from_millis(1500))),
+        visibility_timeout: Duration::from_secs(1),
+    };
+    queue.send(&tenant_event(store.as_ref(), "always-fails").await).await.expect("send");
+    let mut outcomes = Vec::new();
+    while outcomes.last() != Some(&Outcome::DeadLettered) {
+        assert!(outcomes.len() < 8, "still cycling: {outcomes:?}");
+        outcomes.push(next(&consumer).await);
+    }
+    assert!(outcomes.contains(&Outcome::Deferred), "the open circuit deferred it: {outcomes:?}");
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 2, "{outcomes:?}");
+    assert_eq!(queue.list_dead_letters(10).await.expect("dead").len(), 1);
 }
 
 mod outage {
