@@ -263,12 +263,9 @@ impl Consumer {
             ..event.clone()
         };
         match self.queue.send_later(&copy, wait).await {
-            Ok(()) => {
-                if let Err(err) = self.queue.ack(&message.receipt).await {
-                    tracing::warn!(error = %err, "deferred event requeued but not acknowledged; a duplicate will follow");
-                    return Err(err.into());
-                }
-            }
+            Ok(()) => self.queue.ack(&message.receipt).await.inspect_err(|err| {
+                tracing::warn!(error = %err, "deferred event requeued but not acknowledged; a duplicate will follow");
+            })?,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot requeue a deferred event; it waits in place");
                 self.queue.extend_visibility(&message.receipt, wait).await?;

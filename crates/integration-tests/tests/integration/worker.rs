@@ -193,20 +193,32 @@ impl Handler for Flaky {
     }
 }
 
+/// A consumer of `flaky`, which starts down, behind a circuit that opens
+/// after `threshold` failures for `cooldown`.
+fn flaky_consumer(
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    flaky: &Flaky,
+    threshold: u32,
+    cooldown: Duration,
+) -> Consumer {
+    flaky.down.store(true, Ordering::SeqCst);
+    Consumer {
+        handlers: Handlers::default().with("probe.event", flaky.clone()),
+        store,
+        queue,
+        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
+        breakers: Arc::new(devops_worker::breaker::Breakers::new(threshold, cooldown)),
+        visibility_timeout: Duration::from_secs(1),
+    }
+}
+
 /// While the downstream is down its circuit opens and messages wait on the
 /// queue without calling it; when it is back, every message is processed
 /// once and none is lost.
 async fn an_outage_opens_the_circuit_and_loses_nothing(store: Arc<dyn Store>, queue: Arc<dyn Queue>) {
     let flaky = Flaky::default();
-    flaky.down.store(true, Ordering::SeqCst);
-    let consumer = Consumer {
-        handlers: Handlers::default().with("probe.event", flaky.clone()),
-        store: store.clone(),
-        queue: queue.clone(),
-        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
-        breakers: Arc::new(devops_worker::breaker::Breakers::new(2, Duration::from_secs(2))),
-        visibility_timeout: Duration::from_secs(1),
-    };
+    let consumer = flaky_consumer(store.clone(), queue.clone(), &flaky, 2, Duration::from_secs(2));
     let tenant = store.create_tenant(&devops_integration_tests::unique("w")).await.expect("tenant");
     let keys = ["outage-1", "outage-2", "outage-3", "outage-4"];
     for key in keys {
@@ -271,15 +283,7 @@ async fn an_event_that_keeps_failing_runs_out_of_attempts_across_deferrals(
     queue: Arc<dyn Queue>,
 ) {
     let flaky = Flaky::default();
-    flaky.down.store(true, Ordering::SeqCst);
-    let consumer = Consumer {
-        handlers: Handlers::default().with("probe.event", flaky.clone()),
-        store: store.clone(),
-        queue: queue.clone(),
-        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
-        breakers: Arc::new(devops_worker::breaker::Breakers::new(1, Duration::from_millis(1500))),
-        visibility_timeout: Duration::from_secs(1),
-    };
+    let consumer = flaky_consumer(store.clone(), queue.clone(), &flaky, 1, Duration::from_millis(1500));
     queue.send(&tenant_event(store.as_ref(), "always-fails").await).await.expect("send");
     let mut outcomes = Vec::new();
     while outcomes.last() != Some(&Outcome::DeadLettered) {
