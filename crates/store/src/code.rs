@@ -2,7 +2,8 @@
 //! search over them.
 //!
 //! PostgreSQL ranks with pgvector HNSW (cosine, iterative scans so filters
-//! still fill `limit`), full-text search over a bounded candidate set, and
+//! still fill `limit`; the term lists' chunks are ranked with the graph's
+//! candidates by exact distance), full-text search over a bounded candidate set, and
 //! symbols containing an identifier of the query (pg_trgm's index). SQLite
 //! scans the tenant's chunks in-process: exact cosine, BM25 and the same
 //! symbol match. Both fuse their ranked lists the same way, by reciprocal
@@ -202,6 +203,10 @@ fn tsquery(terms: &[String], operator: &str) -> Option<String> {
 /// Full-text candidates ranked per pass: ranking every chunk that holds a
 /// common term costs more than it finds.
 const LEXICAL_CANDIDATES: i64 = 1000;
+/// The HNSW walk's candidate queue (`hnsw.ef_search`) for a top 10. With
+/// the term lists' chunks ranked beside the walk's, it brings recall@10
+/// against exact search to about 0.95 (docs/benchmarks.md).
+const EF_SEARCH: i64 = 200;
 /// Symbols containing an identifier that are ranked by similarity.
 const SYMBOL_CANDIDATES: i64 = 200;
 /// A term in more chunks than this is not required of candidates; it still
@@ -433,40 +438,14 @@ impl CodeStore for PostgresStore {
         let depth = depth(query.limit);
         let filters = "c.tenant_id = $1 AND (cardinality($2::uuid[]) = 0 OR c.repository_id = ANY($2)) \
                        AND ($3::text IS NULL OR c.language = $3) AND ($4::text IS NULL OR c.path ~ $4)";
-        let mut lists = Vec::new();
-
-        // Vector: HNSW with iterative scans, so filtered queries still fill the list.
-        if query.mode.uses_vectors() {
-            let mut tx = self.pool().begin().await?;
-            sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
-            sqlx::query(&format!("SET LOCAL hnsw.ef_search = {}", (depth * 2).max(100))).execute(&mut *tx).await?;
-            let sql = format!(
-                "WITH nearest AS MATERIALIZED ( \
-                 SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
-                 WHERE {filters} AND c.embedder = $5 ORDER BY distance LIMIT $7) \
-             SELECT id FROM nearest ORDER BY distance"
-            );
-            let ids: Vec<i64> = sqlx::query_scalar(&sql)
-                .bind(tenant.0)
-                .bind(&query.repositories)
-                .bind(&query.language)
-                .bind(&query.path_regex)
-                .bind(&query.embedder)
-                .bind(&query.embedding)
-                .bind(depth)
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            lists.push(ids);
-        }
+        // The term lists come first: they feed the vector list too.
+        let mut term_lists: Vec<Vec<i64>> = Vec::new();
 
         // Lexical: a bounded set of candidates (see `candidate_passes`),
         // ranked by every term of the query. Each statement is planned for
         // its own terms (not a cached generic plan, which bitmap-scans every
         // match of a common term).
-        if query.mode.uses_terms()
-            && let Some(rank_by) = tsquery(&query.terms, "|")
-        {
+        if let Some(rank_by) = tsquery(&query.terms, "|") {
             let matches = self.term_frequencies().get(self.pool()).await?;
             let sql = format!(
                 "SELECT id FROM ( \
@@ -498,12 +477,12 @@ impl CodeStore for PostgresStore {
                 }
             }
             ranked.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
-            lists.push(ranked);
+            term_lists.push(ranked);
         }
 
         // Identifiers: symbols that contain one (a substring match pg_trgm's
         // index answers from the identifier's trigrams), most similar first.
-        for identifier in query.identifiers.iter().take(2).filter(|_| query.mode.uses_terms()) {
+        for identifier in query.identifiers.iter().take(2) {
             let sql = format!(
                 "SELECT id FROM ( \
                      SELECT c.id, similarity(lower(c.symbol), $5) AS score FROM code_chunks c \
@@ -522,7 +501,49 @@ impl CodeStore for PostgresStore {
                 .bind(containing(identifier))
                 .fetch_all(self.pool())
                 .await?;
+            term_lists.push(ids);
+        }
+
+        // Vector: HNSW with iterative scans, so filtered queries still fill
+        // the list. The term lists' chunks are ranked with it by their exact
+        // distance: the greedy graph walk misses near neighbours that share
+        // the query's words, and full text finds those.
+        let mut lists = Vec::new();
+        if query.mode.uses_vectors() {
+            let mut seen: Vec<i64> = term_lists.iter().flatten().copied().collect();
+            seen.sort_unstable();
+            seen.dedup();
+            let mut tx = self.pool().begin().await?;
+            sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await?;
+            sqlx::query(&format!("SET LOCAL hnsw.ef_search = {}", (depth * 5).max(EF_SEARCH)))
+                .execute(&mut *tx)
+                .await?;
+            let sql = format!(
+                "WITH nearest AS MATERIALIZED ( \
+                     SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
+                     WHERE {filters} AND c.embedder = $5 ORDER BY distance LIMIT $7), \
+                 seen AS ( \
+                     SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
+                     WHERE c.tenant_id = $1 AND c.id = ANY($8) AND c.embedder = $5) \
+                 SELECT id FROM (SELECT id, distance FROM nearest UNION SELECT id, distance FROM seen) u \
+                 ORDER BY distance, id LIMIT $7"
+            );
+            let ids: Vec<i64> = sqlx::query_scalar(&sql)
+                .bind(tenant.0)
+                .bind(&query.repositories)
+                .bind(&query.language)
+                .bind(&query.path_regex)
+                .bind(&query.embedder)
+                .bind(&query.embedding)
+                .bind(depth)
+                .bind(&seen)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
             lists.push(ids);
+        }
+        if query.mode.uses_terms() {
+            lists.extend(term_lists);
         }
 
         // Only the fused results are read whole.
