@@ -525,8 +525,8 @@ impl CodeStore for PostgresStore {
                  seen AS ( \
                      SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
                      WHERE c.tenant_id = $1 AND c.id = ANY($8) AND c.embedder = $5) \
-                 SELECT id FROM (SELECT id, distance FROM nearest UNION SELECT id, distance FROM seen) u \
-                 ORDER BY distance, id LIMIT $7"
+                 SELECT id FROM (SELECT id, distance FROM nearest UNION ALL SELECT id, distance FROM seen) u \
+                 GROUP BY id ORDER BY min(distance), id LIMIT $7"
             );
             let ids: Vec<i64> = sqlx::query_scalar(&sql)
                 .bind(tenant.0)
