@@ -217,7 +217,12 @@ impl From<ApiError> for tonic::Status {
 }
 
 impl From<&tonic::Status> for ApiError {
-    /// Recovers our code from a status we produced; otherwise maps by gRPC code.
+    /// Recovers our code from a status we produced; otherwise maps by gRPC
+    /// code. Every service of ours sends `x-error-code`, so a status without
+    /// it is the transport's: an `Unknown`, `Internal`, `Aborted` or
+    /// `DataLoss` there means the peer died or the connection broke before
+    /// it answered (a killed server mid-call), which is an outage to retry,
+    /// not a verdict on the request.
     fn from(status: &tonic::Status) -> Self {
         let code =
             status.metadata().get("x-error-code").and_then(|v| v.to_str().ok()).and_then(ErrorCode::parse).unwrap_or(
@@ -226,12 +231,16 @@ impl From<&tonic::Status> for ApiError {
                     tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
                     tonic::Code::PermissionDenied => ErrorCode::Forbidden,
                     tonic::Code::NotFound => ErrorCode::NotFound,
-                    tonic::Code::AlreadyExists | tonic::Code::Aborted => ErrorCode::Conflict,
+                    tonic::Code::AlreadyExists => ErrorCode::Conflict,
                     tonic::Code::ResourceExhausted => ErrorCode::RateLimited,
-                    tonic::Code::Unavailable => ErrorCode::Unavailable,
+                    tonic::Code::Unavailable
+                    | tonic::Code::Unknown
+                    | tonic::Code::Internal
+                    | tonic::Code::Aborted
+                    | tonic::Code::DataLoss => ErrorCode::Unavailable,
                     tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ErrorCode::Timeout,
                     tonic::Code::Unimplemented => ErrorCode::NotImplemented,
-                    _ => ErrorCode::Internal,
+                    tonic::Code::Ok | tonic::Code::FailedPrecondition => ErrorCode::Internal,
                 },
             );
         ApiError::new(code, status.message())
@@ -267,6 +276,18 @@ mod tests {
                 ErrorCode::Cancelled
             ]
         );
+    }
+
+    #[test]
+    fn a_transport_status_is_an_outage_and_ours_keeps_its_code() {
+        for code in [tonic::Code::Unknown, tonic::Code::Internal, tonic::Code::Aborted, tonic::Code::DataLoss] {
+            let transport = tonic::Status::new(code, "connection closed before message completed");
+            assert_eq!(ApiError::from(&transport).code, ErrorCode::Unavailable, "{code:?}");
+        }
+        let ours: tonic::Status = ApiError::new(ErrorCode::Internal, "bug").into();
+        assert_eq!(ApiError::from(&ours).code, ErrorCode::Internal);
+        let conflict: tonic::Status = ApiError::new(ErrorCode::Conflict, "taken").into();
+        assert_eq!(ApiError::from(&conflict).code, ErrorCode::Conflict);
     }
 
     #[test]

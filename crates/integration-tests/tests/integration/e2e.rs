@@ -591,10 +591,17 @@ async fn failure_flow(fleet: &mut Fleet, repository_id: &str) {
     // Pull requests are numbered from 1 and each opens one event: every
     // event opened so far, including any held with this one, is done
     // before the worker is killed.
-    eventually("the worker to finish every held event", || async {
-        (worker_count(fleet, "pull_request.opened", "processed").await >= number).then_some(())
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while worker_count(fleet, "pull_request.opened", "processed").await < number {
+        if Instant::now() > deadline {
+            let metrics = reqwest::get(format!("{}/metrics", fleet.http("worker"))).await.expect("metrics");
+            let metrics = metrics.text().await.expect("text");
+            let events: Vec<&str> = metrics.lines().filter(|l| l.starts_with("worker_events_total{")).collect();
+            let dead = fleet.admin(&["dlq", "list"]).await;
+            panic!("the worker did not finish every held event within 60 s: {events:#?}\ndead letters: {dead}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     // The LLM stand-in holds reviews of this change for 3 s: the worker is
     // mid-event when it is killed.

@@ -367,3 +367,31 @@ async fn a_crash_mid_message_redelivers_and_processes_once(store: Arc<dyn Store>
     assert!(queue.receive(1, Duration::from_secs(2)).await.expect("receive").is_empty(), "nothing left");
     assert!(queue.list_dead_letters(10).await.expect("dead").is_empty());
 }
+
+/// A gRPC peer that dies after reading a call, as a killed reviewer does,
+/// leaves the caller a transport status with no code of ours: an outage to
+/// retry. Classed as `Internal`, it dead-lettered a pull request's review.
+#[tokio::test]
+async fn a_peer_that_dies_mid_call_is_an_outage_to_retry() {
+    use tokio::io::AsyncReadExt;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        // The preface, the settings and the call's headers; then the process "dies".
+        let mut read = vec![0; 4096];
+        let _ = socket.read(&mut read).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("endpoint").connect_lazy();
+    let mut client = HealthClient::new(channel);
+    let call = client.check(HealthCheckRequest { service: "devops_mcp.reviewer.v1.Reviewer".into() });
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), call).await.expect("an answer").expect_err("the peer died");
+    let code = devops_errors::ApiError::from(&status).code;
+    assert!(code.retry_safe(), "{code:?} from {status:?} must be retried");
+}
