@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use devops_adapters::cache::Cache;
+use devops_adapters::cache::{Cache, LockToken};
 use devops_adapters::queue::{Queue, ReceivedMessage};
 use devops_errors::ErrorCode;
 use devops_models::EventEnvelope;
@@ -194,7 +194,7 @@ impl Consumer {
             self.defer(message, &event, wait.max(BUSY_KEY_DELAY)).await?;
             return Ok(Outcome::Deferred);
         }
-        let result = self.with_heartbeat(message, handler.handle(&event)).await;
+        let result = self.with_heartbeat(message, (&lock_key, &token), handler.handle(&event)).await;
         if let Some(name) = downstream {
             match &result {
                 Ok(()) => self.breakers.succeeded(name),
@@ -274,14 +274,26 @@ impl Consumer {
         Ok(())
     }
 
-    /// Runs `work` while extending the message's visibility every half timeout.
-    async fn with_heartbeat<T>(&self, message: &ReceivedMessage, work: impl Future<Output = T>) -> T {
+    /// Runs `work` while extending the message's visibility and the event's
+    /// lock every half timeout: a handler that outlasts the timeout keeps both,
+    /// so no other copy of the event runs beside it.
+    async fn with_heartbeat<T>(
+        &self,
+        message: &ReceivedMessage,
+        (lock_key, token): (&str, &LockToken),
+        work: impl Future<Output = T>,
+    ) -> T {
         let period = self.visibility_timeout / 2;
         let heartbeat = async {
             loop {
                 tokio::time::sleep(period).await;
                 if let Err(err) = self.queue.extend_visibility(&message.receipt, self.visibility_timeout).await {
                     tracing::warn!(error = %err, "cannot extend visibility");
+                }
+                match self.cache.extend_lock(lock_key, token, self.visibility_timeout).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("the event's lock expired while its handler ran"),
+                    Err(err) => tracing::warn!(error = %err, "cannot extend the event's lock"),
                 }
             }
         };

@@ -73,6 +73,17 @@ impl Cache for MemoryCache {
         }))
     }
 
+    async fn extend_lock(&self, key: &str, token: &LockToken, ttl: Duration) -> Result<bool> {
+        let lock_key = format!("lock:{key}");
+        Ok(self.with_entries(|entries| {
+            let held = Self::live(entries, &lock_key).is_some_and(|v| v == token.0.as_bytes());
+            if held {
+                entries.insert(lock_key, (token.0.clone().into_bytes(), Instant::now() + ttl));
+            }
+            held
+        }))
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

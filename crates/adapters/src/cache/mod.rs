@@ -27,6 +27,10 @@ pub trait Cache: Send + Sync + 'static {
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<Option<LockToken>>;
     /// Releases the lock if `token` still holds it; returns whether it did.
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool>;
+    /// Holds the lock for `ttl` from now if `token` still holds it; returns
+    /// whether it did. A holder whose work outlasts the lock's first `ttl`
+    /// keeps it this way.
+    async fn extend_lock(&self, key: &str, token: &LockToken, ttl: Duration) -> Result<bool>;
     async fn ping(&self) -> Result<()>;
 }
 

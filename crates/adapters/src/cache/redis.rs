@@ -11,6 +11,8 @@ const BACKEND: &str = "redis";
 /// Deletes the lock only if the caller's token still holds it.
 const UNLOCK: &str =
     r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
+const EXTEND_LOCK: &str =
+    r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end"#;
 
 #[derive(Clone)]
 pub struct RedisCache {
@@ -93,6 +95,19 @@ impl Cache for RedisCache {
             .await
             .map_err(redis_err)?;
         Ok(deleted == 1)
+    }
+
+    async fn extend_lock(&self, key: &str, token: &LockToken, ttl: Duration) -> Result<bool> {
+        let extended: i64 = cmd("EVAL")
+            .arg(EXTEND_LOCK)
+            .arg(1)
+            .arg(self.key(&format!("lock:{key}")))
+            .arg(&token.0)
+            .arg(ttl_ms(ttl))
+            .query_async(&mut self.conn().await?)
+            .await
+            .map_err(redis_err)?;
+        Ok(extended == 1)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -32,7 +32,7 @@ macro_rules! cache_suite {
     };
 }
 
-cache_suite!(values_expire, locks_are_exclusive_and_need_their_token);
+cache_suite!(values_expire, locks_are_exclusive_and_need_their_token, a_holder_extends_its_lock_and_only_its_own);
 
 async fn values_expire(cache: Arc<dyn Cache>) {
     assert_eq!(cache.get("k").await.expect("get"), None);
@@ -57,6 +57,25 @@ async fn locks_are_exclusive_and_need_their_token(cache: Arc<dyn Cache>) {
     let next = cache.try_lock("repo", Duration::from_secs(5)).await.expect("lock").expect("expired lock is free");
     assert!(!cache.unlock("repo", &short).await.expect("unlock"), "an expired holder cannot release the next");
     assert!(cache.unlock("repo", &next).await.expect("unlock"));
+}
+
+async fn a_holder_extends_its_lock_and_only_its_own(cache: Arc<dyn Cache>) {
+    let held = cache.try_lock("event", Duration::from_millis(400)).await.expect("lock").expect("free");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(cache.extend_lock("event", &held, Duration::from_secs(5)).await.expect("extend"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        cache.try_lock("event", Duration::from_secs(5)).await.expect("lock").is_none(),
+        "still held past its first ttl"
+    );
+    let stranger = devops_adapters::cache::LockToken("not-the-holder".into());
+    assert!(!cache.extend_lock("event", &stranger, Duration::from_secs(5)).await.expect("extend"), "needs the token");
+    assert!(cache.unlock("event", &held).await.expect("unlock"));
+    assert!(
+        !cache.extend_lock("event", &held, Duration::from_secs(5)).await.expect("extend"),
+        "a released lock stays free"
+    );
+    assert!(cache.try_lock("event", Duration::from_secs(5)).await.expect("lock").is_some());
 }
 
 #[tokio::test]

@@ -395,3 +395,45 @@ async fn a_peer_that_dies_mid_call_is_an_outage_to_retry() {
     let code = devops_errors::ApiError::from(&status).code;
     assert!(code.retry_safe(), "{code:?} from {status:?} must be retried");
 }
+
+/// Takes its time over every event.
+#[derive(Clone)]
+struct Slow(Duration);
+
+#[async_trait]
+impl Handler for Slow {
+    async fn handle(&self, _event: &EventEnvelope) -> Result<(), HandlerError> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+}
+
+/// The event's lock lives as long as its handler, not just the visibility
+/// timeout it was taken for: a second copy of the event cannot run beside a
+/// slow first one.
+#[tokio::test]
+async fn a_handler_that_outlasts_the_timeout_keeps_its_event_locked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = devops_integration_tests::sqlite_store(dir.path()).await;
+    let queue = crate::queue::sqlite_queue(dir.path(), 10).await;
+    let consumer = Consumer {
+        handlers: Handlers::default().with("probe.event", Slow(Duration::from_millis(2500))),
+        store: store.clone(),
+        queue: queue.clone(),
+        cache: Arc::new(devops_adapters::cache::MemoryCache::new()),
+        breakers: Arc::new(devops_worker::breaker::Breakers::new(2, Duration::from_secs(2))),
+        visibility_timeout: Duration::from_secs(1),
+    };
+    let event = tenant_event(store.as_ref(), "slow").await;
+    let lock = devops_worker::event_lock_key(event.tenant_id, &event.idempotency_key);
+    queue.send(&event).await.expect("send");
+    let message = receive(&consumer).await;
+    let cache = consumer.cache.clone();
+    let second_copy = async {
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        cache.try_lock(&lock, Duration::from_secs(5)).await.expect("lock")
+    };
+    let (outcome, taken) = tokio::join!(consumer.process(message), second_copy);
+    assert!(taken.is_none(), "the lock expired under a running handler");
+    assert_eq!(outcome.expect("process"), Outcome::Processed);
+}
