@@ -103,7 +103,8 @@ impl Fleet {
             .trim()
             .to_owned();
         for service in SERVICES {
-            let child = self.command(service).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn");
+            let child =
+                self.command(service).stdout(self.log(service)).stderr(Stdio::inherit()).spawn().expect("spawn");
             self.children.push((service.to_owned(), child));
         }
     }
@@ -124,7 +125,13 @@ impl Fleet {
                 self.api_key = format!("dmcp_{key}");
             }
         }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut log = self.log("devops-mcp-up");
+        tokio::spawn(async move {
+            use std::io::Write;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = writeln!(log, "{line}");
+            }
+        });
         self.children.push(("devops-mcp up".into(), child));
     }
 
@@ -138,9 +145,19 @@ impl Fleet {
 
     /// Starts a service again after [`Fleet::kill`] and waits until it is ready.
     pub async fn restart(&mut self, service: &str) {
-        let child = self.command(service).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn");
+        let child = self.command(service).stdout(self.log(service)).stderr(Stdio::inherit()).spawn().expect("spawn");
         self.children.push((service.to_owned(), child));
         self.wait_ready().await;
+    }
+
+    /// The service's log file (its stdout, appended across restarts), kept
+    /// in the data directory and shown if the test fails.
+    fn log(&self, service: &str) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.path().join(format!("{service}.log")))
+            .expect("log file")
     }
 
     pub fn http(&self, service: &str) -> String {
@@ -183,3 +200,27 @@ impl Fleet {
         self.children.clear();
     }
 }
+
+impl Drop for Fleet {
+    /// A failing test shows the end of every process's log: the fleet's
+    /// processes log what went wrong, and the assertion only says what did not happen.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.data_dir.path()) else { return };
+        for path in
+            entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log"))
+        {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- {} (last {} lines) ---", path.display(), lines.len().min(LOG_LINES_SHOWN));
+            for line in &lines[lines.len().saturating_sub(LOG_LINES_SHOWN)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Lines shown of each process's log when a fleet test fails.
+const LOG_LINES_SHOWN: usize = 40;
