@@ -13,7 +13,7 @@
 //!    ([`breaker`]) is not called; the message comes back after the
 //!    cooldown. Both waits requeue the event as a fresh message, so waiting
 //!    spends none of its receives. While a handler runs, a heartbeat extends
-//!    the message's visibility.
+//!    the message's visibility and the key's lock.
 //! 4. Success records the key as processed, then acknowledges. A retry-safe
 //!    failure hides the message for an exponential backoff with jitter; any
 //!    other failure dead-letters it. Failed attempts count across requeued

@@ -32,6 +32,11 @@ impl MemoryCache {
     fn live(entries: &HashMap<String, (Vec<u8>, Instant)>, key: &str) -> Option<Vec<u8>> {
         entries.get(key).filter(|(_, expires)| *expires > Instant::now()).map(|(v, _)| v.clone())
     }
+
+    /// Whether `token` holds the live lock stored at `lock_key`.
+    fn held_by(entries: &HashMap<String, (Vec<u8>, Instant)>, lock_key: &str, token: &LockToken) -> bool {
+        Self::live(entries, lock_key).is_some_and(|v| v == token.0.as_bytes())
+    }
 }
 
 #[async_trait]
@@ -65,7 +70,7 @@ impl Cache for MemoryCache {
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool> {
         let lock_key = format!("lock:{key}");
         Ok(self.with_entries(|entries| {
-            let held = Self::live(entries, &lock_key).is_some_and(|v| v == token.0.as_bytes());
+            let held = Self::held_by(entries, &lock_key, token);
             if held {
                 entries.remove(&lock_key);
             }
@@ -76,7 +81,7 @@ impl Cache for MemoryCache {
     async fn extend_lock(&self, key: &str, token: &LockToken, ttl: Duration) -> Result<bool> {
         let lock_key = format!("lock:{key}");
         Ok(self.with_entries(|entries| {
-            let held = Self::live(entries, &lock_key).is_some_and(|v| v == token.0.as_bytes());
+            let held = Self::held_by(entries, &lock_key, token);
             if held {
                 entries.insert(lock_key, (token.0.clone().into_bytes(), Instant::now() + ttl));
             }

@@ -11,6 +11,7 @@ const BACKEND: &str = "redis";
 /// Deletes the lock only if the caller's token still holds it.
 const UNLOCK: &str =
     r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
+/// Renews the lock's expiry only if the caller's token still holds it.
 const EXTEND_LOCK: &str =
     r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end"#;
 

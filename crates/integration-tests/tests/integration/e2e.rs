@@ -357,24 +357,42 @@ async fn code_flow(fleet: &Fleet, repo: &Repo) {
 
 /// A counter of the worker's `/metrics`, 0 until it appears.
 async fn worker_count(fleet: &Fleet, event_type: &str, outcome: &str) -> u64 {
-    let text =
-        reqwest::get(format!("{}/metrics", fleet.http("worker"))).await.expect("metrics").text().await.expect("text");
     let wanted = [format!("event_type=\"{event_type}\""), format!("outcome=\"{outcome}\"")];
-    text.lines()
-        .filter(|l| l.starts_with("worker_events_total{") && wanted.iter().all(|w| l.contains(w.as_str())))
+    worker_events(fleet)
+        .await
+        .iter()
+        .filter(|l| wanted.iter().all(|w| l.contains(w.as_str())))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum()
 }
 
+/// The worker's `worker_events_total` lines from its `/metrics`.
+async fn worker_events(fleet: &Fleet) -> Vec<String> {
+    let text =
+        reqwest::get(format!("{}/metrics", fleet.http("worker"))).await.expect("metrics").text().await.expect("text");
+    text.lines().filter(|l| l.starts_with("worker_events_total{")).map(str::to_owned).collect()
+}
+
 /// Polls `check` until it yields, for up to 60 s.
-async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> F) -> T {
+    eventually_or_explain(what, check, || async { String::new() }).await
+}
+
+/// [`eventually`], with what `explain` finds added to the failure.
+async fn eventually_or_explain<T, F: Future<Output = Option<T>>, E: Future<Output = String>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+    explain: impl FnOnce() -> E,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(found) = check().await {
             return found;
         }
-        assert!(Instant::now() < deadline, "{what} did not happen within 60 s");
+        if Instant::now() >= deadline {
+            panic!("{what} did not happen within 60 s{}", explain().await);
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -591,17 +609,15 @@ async fn failure_flow(fleet: &mut Fleet, repository_id: &str) {
     // Pull requests are numbered from 1 and each opens one event: every
     // event opened so far, including any held with this one, is done
     // before the worker is killed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while worker_count(fleet, "pull_request.opened", "processed").await < number {
-        if Instant::now() > deadline {
-            let metrics = reqwest::get(format!("{}/metrics", fleet.http("worker"))).await.expect("metrics");
-            let metrics = metrics.text().await.expect("text");
-            let events: Vec<&str> = metrics.lines().filter(|l| l.starts_with("worker_events_total{")).collect();
+    eventually_or_explain(
+        "the worker to finish every held event",
+        || async { (worker_count(fleet, "pull_request.opened", "processed").await >= number).then_some(()) },
+        || async {
             let dead = fleet.admin(&["dlq", "list"]).await;
-            panic!("the worker did not finish every held event within 60 s: {events:#?}\ndead letters: {dead}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            format!(": {:#?}\ndead letters: {dead}", worker_events(fleet).await)
+        },
+    )
+    .await;
 
     // The LLM stand-in holds reviews of this change for 3 s: the worker is
     // mid-event when it is killed.
