@@ -17,6 +17,7 @@ pub mod policy;
 pub mod prompts;
 pub mod registry;
 pub mod resources;
+pub mod session_routes;
 pub mod sessions;
 pub mod tenant_tools;
 pub mod tools;
@@ -30,7 +31,6 @@ use axum::middleware::from_fn_with_state;
 use devops_config::Config;
 use devops_runtime::auth::{self, Authenticator};
 use devops_runtime::{Backend, Backends, ServiceContext, http, ops};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +96,7 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
     };
     let service = Arc::new(StreamableHttpService::new(
         move || Ok(DevopsMcp::new(shared.clone())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(session_routes::InlineSessions::default()),
         http_config,
     ));
     // axum clones a route's service for every request, and rmcp's carries

@@ -1,0 +1,492 @@
+//! Streamable HTTP sessions whose messages are routed inline.
+//!
+//! rmcp's `LocalSessionManager` runs a worker task per session: every POST
+//! asks it twice (open a stream, then take the message) and every answer
+//! passes through it on the way out, four task hops per tool call besides
+//! the handler's own. [`InlineSessions`] keeps the same routing in a table
+//! that the HTTP handler and the session's sender update under a lock, so an
+//! answer goes from the handler's `send` straight to the stream that carries
+//! it:
+//! - a request's answer, its progress and the server's requests made while
+//!   serving it go on the POST's stream, which ends with the answer;
+//! - everything else goes on the GET stream, or one opened later;
+//! - every event has an id, and the last [`REPLAY_EVENTS`] of each stream
+//!   are held for a client that resumes with `Last-Event-ID`.
+//!
+//! Channels are unbounded: an answer is never dropped and the session is
+//! never blocked by one slow reader; a request's stream ends with its answer.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use rmcp::RoleServer;
+use rmcp::model::{
+    CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, GetExtensions, GetMeta, JsonRpcMessage,
+    JsonRpcNotification, Notification, ProgressNotificationParam, ProgressToken, RequestId, ServerJsonRpcMessage,
+    ServerNotification,
+};
+use rmcp::service::OriginatingRequestId;
+use rmcp::transport::Transport;
+use rmcp::transport::streamable_http_server::session::{RestoreOutcome, ServerSseMessage, SessionId, SessionManager};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+/// Events held per stream for `Last-Event-ID`, as rmcp holds them.
+pub const REPLAY_EVENTS: usize = 16;
+/// A session with no message either way for this long ends; a later request
+/// restores it from the session store.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a finished stream's events stay for a late resume.
+const FINISHED_STREAM_TTL: Duration = Duration::from_secs(60);
+/// The priming event's reconnect hint.
+const SSE_RETRY: Duration = Duration::from_secs(3);
+/// GET streams opened while one is live only keep their connection alive.
+const MAX_IDLE_STREAMS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session {0} not found")]
+    NotFound(SessionId),
+    #[error("session {0} has ended")]
+    Ended(SessionId),
+    #[error("the first message of a session must be a request")]
+    NotARequest,
+    #[error("stream {0} of this session is gone")]
+    StreamGone(u64),
+    #[error("malformed event id {0:?}")]
+    BadEventId(String),
+}
+
+type Events = UnboundedReceiverStream<ServerSseMessage>;
+
+/// The sessions of this replica.
+#[derive(Default)]
+pub struct InlineSessions {
+    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+}
+
+impl InlineSessions {
+    fn find(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
+        let sessions = self.sessions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        sessions.get(id).cloned().ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+
+    fn open(&self, id: SessionId) -> SessionTransport {
+        let (inbound, receiver) = mpsc::unbounded_channel();
+        let session = Arc::new(Session {
+            id: id.clone(),
+            inbound: Mutex::new(Some(inbound)),
+            ready: AtomicBool::new(false),
+            routes: Mutex::new(Routes::new()),
+        });
+        self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, session.clone());
+        SessionTransport { session, inbound: receiver }
+    }
+}
+
+impl SessionManager for InlineSessions {
+    type Error = SessionError;
+    type Transport = SessionTransport;
+
+    async fn create_session(&self) -> Result<(SessionId, SessionTransport), SessionError> {
+        let id: SessionId = uuid::Uuid::new_v4().to_string().into();
+        Ok((id.clone(), self.open(id)))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, SessionError> {
+        let session = self.find(id)?;
+        let JsonRpcMessage::Request(request) = &message else { return Err(SessionError::NotARequest) };
+        let (answer, answered) = oneshot::channel();
+        session.routes().handshakes.insert(request.id.clone(), answer);
+        session.push(message)?;
+        let response = answered.await.map_err(|_| SessionError::Ended(id.clone()))?;
+        session.ready.store(true, Ordering::Release);
+        Ok(response)
+    }
+
+    /// Only a session past its handshake counts: rmcp serializes requests
+    /// for a session being restored until then.
+    async fn has_session(&self, id: &SessionId) -> Result<bool, SessionError> {
+        Ok(self.find(id).is_ok_and(|session| session.ready.load(Ordering::Acquire)))
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), SessionError> {
+        let removed = self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(id);
+        if let Some(session) = removed {
+            session.close();
+        }
+        Ok(())
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let session = self.find(id)?;
+        let events = {
+            let mut routes = session.routes();
+            let (stream, events) = routes.open_request_stream();
+            if let JsonRpcMessage::Request(request) = &message {
+                routes.bind(ResourceKey::Request(request.id.clone()), stream);
+                if let Some(token) = request.request.get_meta().get_progress_token() {
+                    routes.bind(ResourceKey::Progress(token), stream);
+                }
+            }
+            events
+        };
+        session.push(message)?;
+        Ok(events)
+    }
+
+    async fn accept_message(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
+        let session = self.find(id)?;
+        if let JsonRpcMessage::Notification(notification) = &message
+            && let ClientNotification::CancelledNotification(cancelled) = &notification.notification
+            && let Some(request_id) = &cancelled.params.request_id
+        {
+            session.routes().release(&ResourceKey::Request(request_id.clone()));
+        }
+        session.push(message)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        Ok(self.find(id)?.routes().attach_common(Replay::Held))
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let session = self.find(id)?;
+        let (index, stream) = parse_event_id(&last_event_id).ok_or(SessionError::BadEventId(last_event_id))?;
+        let mut routes = session.routes();
+        let Some(stream) = stream else { return Ok(routes.attach_common(Replay::After(index))) };
+        let request_stream = routes.streams.get_mut(&stream).ok_or(SessionError::StreamGone(stream))?;
+        let events = request_stream.log.attach(Replay::After(index));
+        if request_stream.finished_at.is_some() {
+            // Replayed in full: end the stream rather than leave it hanging.
+            request_stream.log.reader = None;
+        }
+        Ok(events)
+    }
+
+    async fn restore_session(&self, id: SessionId) -> Result<RestoreOutcome<SessionTransport>, SessionError> {
+        if self.find(&id).is_ok() {
+            return Ok(RestoreOutcome::AlreadyPresent);
+        }
+        Ok(RestoreOutcome::Restored(self.open(id)))
+    }
+}
+
+/// One session: the way in to its rmcp service, and the routes out.
+pub struct Session {
+    id: SessionId,
+    inbound: Mutex<Option<mpsc::UnboundedSender<ClientJsonRpcMessage>>>,
+    ready: AtomicBool,
+    routes: Mutex<Routes>,
+}
+
+impl Session {
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
+        self.routes().touched = Instant::now();
+        let inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match inbound.as_ref() {
+            Some(sender) if sender.send(message).is_ok() => Ok(()),
+            _ => Err(SessionError::Ended(self.id.clone())),
+        }
+    }
+
+    /// Ends the service (its receive sees the channel close) and every stream.
+    fn close(&self) {
+        self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let mut routes = self.routes();
+        routes.streams.clear();
+        routes.resources.clear();
+        routes.common.reader = None;
+        routes.idle_streams.clear();
+    }
+
+    /// Sends a message of the service to the stream that carries it.
+    fn deliver(&self, message: ServerJsonRpcMessage) -> Result<(), SessionError> {
+        let mut routes = self.routes();
+        routes.touched = Instant::now();
+        let answered = match &message {
+            JsonRpcMessage::Response(response) => Some(response.id.clone()),
+            JsonRpcMessage::Error(error) => error.id.clone(),
+            _ => None,
+        };
+        if let Some(id) = &answered
+            && let Some(waiting) = routes.handshakes.remove(id)
+        {
+            // The caller may have gone; the session then dies unused.
+            let _ = waiting.send(message);
+            return Ok(());
+        }
+        let delivered = match routes.outbound(&message) {
+            Outbound::Request { stream, ends } => match routes.streams.get_mut(&stream) {
+                Some(request_stream) => {
+                    request_stream.log.push(ServerSseMessage::from_message(message));
+                    if ends && let Some(finished) = routes.streams.remove(&stream) {
+                        for resource in finished.resources {
+                            routes.resources.remove(&resource);
+                        }
+                    }
+                    Ok(())
+                }
+                None => Err(SessionError::StreamGone(stream)),
+            },
+            Outbound::Common => {
+                routes.common.push(ServerSseMessage::from_message(message));
+                Ok(())
+            }
+        };
+        if let Some(id) = answered {
+            routes.release(&ResourceKey::Request(id));
+        }
+        delivered
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.routes().touched.elapsed()
+    }
+}
+
+/// The session's side of its rmcp service.
+pub struct SessionTransport {
+    session: Arc<Session>,
+    inbound: mpsc::UnboundedReceiver<ClientJsonRpcMessage>,
+}
+
+impl Transport<RoleServer> for SessionTransport {
+    type Error = SessionError;
+
+    fn send(
+        &mut self,
+        message: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send + 'static {
+        std::future::ready(self.session.deliver(message))
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        loop {
+            let idle_for = self.session.idle_for();
+            if idle_for >= IDLE_TIMEOUT {
+                tracing::debug!(session = %self.session.id, "MCP session idle; closing it");
+                return None;
+            }
+            if let Ok(message) = tokio::time::timeout(IDLE_TIMEOUT - idle_for, self.inbound.recv()).await {
+                return message;
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), SessionError> {
+        self.inbound.close();
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ResourceKey {
+    Request(RequestId),
+    Progress(ProgressToken),
+}
+
+enum Outbound {
+    Request { stream: u64, ends: bool },
+    Common,
+}
+
+struct RequestStream {
+    log: EventLog,
+    resources: HashSet<ResourceKey>,
+    finished_at: Option<Instant>,
+}
+
+struct Routes {
+    next_stream: u64,
+    streams: HashMap<u64, RequestStream>,
+    resources: HashMap<ResourceKey, u64>,
+    common: EventLog,
+    /// GET streams opened while another was live.
+    idle_streams: Vec<mpsc::UnboundedSender<ServerSseMessage>>,
+    handshakes: HashMap<RequestId, oneshot::Sender<ServerJsonRpcMessage>>,
+    touched: Instant,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self {
+            next_stream: 0,
+            streams: HashMap::new(),
+            resources: HashMap::new(),
+            common: EventLog::new(None),
+            idle_streams: Vec::new(),
+            handshakes: HashMap::new(),
+            touched: Instant::now(),
+        }
+    }
+
+    /// A new POST's stream, primed with an event the client can resume from.
+    fn open_request_stream(&mut self) -> (u64, Events) {
+        self.streams.retain(|_, stream| stream.finished_at.is_none_or(|at| at.elapsed() < FINISHED_STREAM_TTL));
+        let id = self.next_stream;
+        self.next_stream = self.next_stream.wrapping_add(1);
+        let mut log = EventLog::new(Some(id));
+        let events = log.attach(Replay::Held);
+        log.push(ServerSseMessage::retry(SSE_RETRY));
+        self.streams.insert(id, RequestStream { log, resources: HashSet::new(), finished_at: None });
+        (id, events)
+    }
+
+    fn bind(&mut self, resource: ResourceKey, stream: u64) {
+        if let Some(request_stream) = self.streams.get_mut(&stream) {
+            request_stream.resources.insert(resource.clone());
+            self.resources.insert(resource, stream);
+        }
+    }
+
+    /// Forgets a resource; a request's (answered or cancelled) finishes its
+    /// stream, whose events stay for a late resume.
+    fn release(&mut self, resource: &ResourceKey) {
+        let Some(stream) = self.resources.remove(resource) else { return };
+        if matches!(resource, ResourceKey::Progress(_)) {
+            return;
+        }
+        let Some(request_stream) = self.streams.get_mut(&stream) else { return };
+        request_stream.finished_at = Some(Instant::now());
+        request_stream.log.reader = None;
+        for other in std::mem::take(&mut request_stream.resources) {
+            self.resources.remove(&other);
+        }
+    }
+
+    /// The stream for a message, by the request it belongs to.
+    fn outbound(&self, message: &ServerJsonRpcMessage) -> Outbound {
+        let by_request = |id: &RequestId, ends| {
+            self.resources.get(&ResourceKey::Request(id.clone())).map(|&stream| Outbound::Request { stream, ends })
+        };
+        let routed = match message {
+            // SEP-2260: a request made while serving one rides that one's stream.
+            JsonRpcMessage::Request(request) => request
+                .request
+                .extensions()
+                .get::<OriginatingRequestId>()
+                .and_then(|originating| by_request(&originating.0, false)),
+            JsonRpcMessage::Notification(JsonRpcNotification {
+                notification:
+                    ServerNotification::ProgressNotification(Notification {
+                        params: ProgressNotificationParam { progress_token, .. },
+                        ..
+                    }),
+                ..
+            }) => self
+                .resources
+                .get(&ResourceKey::Progress(progress_token.clone()))
+                .map(|&stream| Outbound::Request { stream, ends: false }),
+            JsonRpcMessage::Notification(JsonRpcNotification {
+                notification:
+                    ServerNotification::CancelledNotification(Notification {
+                        params: CancelledNotificationParam { request_id: Some(id), .. },
+                        ..
+                    }),
+                ..
+            }) => by_request(id, false),
+            JsonRpcMessage::Notification(_) => None,
+            JsonRpcMessage::Response(response) => by_request(&response.id, true),
+            JsonRpcMessage::Error(error) => error.id.as_ref().and_then(|id| by_request(id, true)),
+        };
+        routed.unwrap_or(Outbound::Common)
+    }
+
+    /// A GET stream: it becomes the session's stream if none is live (with
+    /// the held events it missed), otherwise it only keeps its connection.
+    fn attach_common(&mut self, replay: Replay) -> Events {
+        if self.common.reader.as_ref().is_none_or(mpsc::UnboundedSender::is_closed) {
+            return self.common.attach(replay);
+        }
+        self.idle_streams.retain(|stream| !stream.is_closed());
+        if self.idle_streams.len() >= MAX_IDLE_STREAMS {
+            self.idle_streams.remove(0);
+        }
+        let (sender, events) = mpsc::unbounded_channel();
+        self.idle_streams.push(sender);
+        UnboundedReceiverStream::new(events)
+    }
+}
+
+enum Replay {
+    Held,
+    After(usize),
+}
+
+/// One stream's events: numbered, the last few held, sent to its reader
+/// while it has one.
+struct EventLog {
+    stream: Option<u64>,
+    next_index: usize,
+    held: VecDeque<(usize, ServerSseMessage)>,
+    reader: Option<mpsc::UnboundedSender<ServerSseMessage>>,
+}
+
+impl EventLog {
+    fn new(stream: Option<u64>) -> Self {
+        Self { stream, next_index: 0, held: VecDeque::new(), reader: None }
+    }
+
+    fn push(&mut self, mut event: ServerSseMessage) {
+        let index = self.next_index;
+        self.next_index += 1;
+        event.event_id = Some(match self.stream {
+            Some(stream) => format!("{index}/{stream}"),
+            None => index.to_string(),
+        });
+        if self.held.len() == REPLAY_EVENTS {
+            self.held.pop_front();
+        }
+        if let Some(reader) = &self.reader {
+            // A reader that left is no loss: the event is held for its resume.
+            let _ = reader.send(event.clone());
+        }
+        self.held.push_back((index, event));
+    }
+
+    /// A new reader, sent the held events it has not seen.
+    fn attach(&mut self, replay: Replay) -> Events {
+        let (reader, events) = mpsc::unbounded_channel();
+        for (index, event) in &self.held {
+            if let Replay::After(seen) = replay
+                && *index <= seen
+            {
+                continue;
+            }
+            let _ = reader.send(event.clone());
+        }
+        self.reader = Some(reader);
+        UnboundedReceiverStream::new(events)
+    }
+}
+
+/// `index` or `index/stream`, as [`EventLog::push`] writes them.
+fn parse_event_id(id: &str) -> Option<(usize, Option<u64>)> {
+    match id.split_once('/') {
+        Some((index, stream)) => Some((index.parse().ok()?, Some(stream.parse().ok()?))),
+        None => Some((id.parse().ok()?, None)),
+    }
+}
