@@ -490,3 +490,146 @@ fn parse_event_id(id: &str) -> Option<(usize, Option<u64>)> {
         None => Some((id.parse().ok()?, None)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::{FutureExt, StreamExt};
+    use serde_json::json;
+
+    fn client(message: serde_json::Value) -> ClientJsonRpcMessage {
+        serde_json::from_value(message).expect("a client message")
+    }
+
+    fn server(message: serde_json::Value) -> ServerJsonRpcMessage {
+        serde_json::from_value(message).expect("a server message")
+    }
+
+    fn answer(id: u64) -> ServerJsonRpcMessage {
+        server(json!({"jsonrpc": "2.0", "id": id, "result": {"content": [], "isError": false}}))
+    }
+
+    fn progress(token: &str, progress: u32) -> ServerJsonRpcMessage {
+        server(json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": token, "progress": progress}}))
+    }
+
+    fn list_changed() -> ServerJsonRpcMessage {
+        server(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}))
+    }
+
+    fn call(id: u64, progress_token: &str) -> ClientJsonRpcMessage {
+        client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "slow", "arguments": {}, "_meta": {"progressToken": progress_token}}}))
+    }
+
+    /// A session past its handshake, with the service's side of it.
+    async fn session(sessions: &InlineSessions) -> (SessionId, SessionTransport) {
+        let (id, mut service) = sessions.create_session().await.expect("session");
+        assert!(!sessions.has_session(&id).await.expect("lookup"), "not before the handshake");
+        let initialize = client(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+        let handshake = sessions.initialize_session(&id, initialize);
+        let serve = async {
+            assert!(matches!(service.receive().await, Some(JsonRpcMessage::Request(_))));
+            let result = json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                "serverInfo": {"name": "s", "version": "1"}});
+            service.send(server(json!({"jsonrpc": "2.0", "id": 0, "result": result}))).await.expect("send");
+        };
+        let (answered, ()) = tokio::join!(handshake, serve);
+        assert!(matches!(answered.expect("initialized"), JsonRpcMessage::Response(_)));
+        assert!(sessions.has_session(&id).await.expect("lookup"));
+        (id, service)
+    }
+
+    /// The events a stream has now, and whether it has ended.
+    fn drain(events: &mut (impl Stream<Item = ServerSseMessage> + Unpin)) -> (Vec<String>, bool) {
+        let mut ids = Vec::new();
+        loop {
+            match events.next().now_or_never() {
+                Some(Some(event)) => ids.push(event.event_id.expect("every event has an id")),
+                Some(None) => return (ids, true),
+                None => return (ids, false),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_requests_stream_carries_its_progress_and_ends_with_its_answer() {
+        let sessions = InlineSessions::default();
+        let (id, mut service) = session(&sessions).await;
+        let mut get = sessions.create_standalone_stream(&id).await.expect("GET stream").boxed();
+        let mut post = sessions.create_stream(&id, call(7, "p7")).await.expect("POST stream").boxed();
+        assert!(matches!(service.receive().await, Some(JsonRpcMessage::Request(_))), "the call reaches the service");
+
+        service.send(progress("p7", 1)).await.expect("progress");
+        service.send(list_changed()).await.expect("notification");
+        assert_eq!(drain(&mut post), (vec!["0/0".to_owned(), "1/0".to_owned()], false), "priming, progress");
+        assert_eq!(drain(&mut get), (vec!["0".to_owned()], false), "what no request owns goes to GET");
+
+        service.send(answer(7)).await.expect("answer");
+        assert_eq!(drain(&mut post), (vec!["2/0".to_owned()], true));
+        service.send(progress("p7", 2)).await.expect("late progress");
+        assert_eq!(drain(&mut get), (vec!["1".to_owned()], false), "a finished request's progress goes to GET");
+    }
+
+    #[tokio::test]
+    async fn a_resumed_stream_replays_only_what_came_after_the_last_event_seen() {
+        let sessions = InlineSessions::default();
+        let (id, mut service) = session(&sessions).await;
+        let mut post = sessions.create_stream(&id, call(3, "p3")).await.expect("POST stream").boxed();
+        service.send(progress("p3", 1)).await.expect("progress");
+        service.send(progress("p3", 2)).await.expect("progress");
+        assert_eq!(drain(&mut post).0, ["0/0", "1/0", "2/0"]);
+        drop(post); // the connection broke after event 1/0 reached the client
+
+        let mut resumed = sessions.resume(&id, "1/0".to_owned()).await.expect("resume").boxed();
+        assert_eq!(drain(&mut resumed), (vec!["2/0".to_owned()], false));
+        service.send(answer(3)).await.expect("answer");
+        assert_eq!(drain(&mut resumed), (vec!["3/0".to_owned()], true));
+
+        assert!(matches!(sessions.resume(&id, "x/0".to_owned()).await, Err(SessionError::BadEventId(_))));
+        assert!(matches!(sessions.resume(&id, "0/9".to_owned()).await, Err(SessionError::StreamGone(9))));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_ends_its_stream_which_stays_resumable() {
+        let sessions = InlineSessions::default();
+        let (id, mut service) = session(&sessions).await;
+        let mut post = sessions.create_stream(&id, call(5, "p5")).await.expect("POST stream").boxed();
+        service.send(progress("p5", 1)).await.expect("progress");
+        let cancel = client(json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 5, "reason": "user"}}));
+        sessions.accept_message(&id, cancel).await.expect("cancel");
+        assert_eq!(drain(&mut post), (vec!["0/0".to_owned(), "1/0".to_owned()], true));
+        let mut resumed = sessions.resume(&id, "0/0".to_owned()).await.expect("resume").boxed();
+        assert_eq!(drain(&mut resumed), (vec!["1/0".to_owned()], true), "replayed, then ended");
+    }
+
+    #[tokio::test]
+    async fn a_second_get_stream_only_keeps_its_connection() {
+        let sessions = InlineSessions::default();
+        let (id, mut service) = session(&sessions).await;
+        let mut first = sessions.create_standalone_stream(&id).await.expect("GET").boxed();
+        let mut second = sessions.create_standalone_stream(&id).await.expect("GET").boxed();
+        service.send(list_changed()).await.expect("notification");
+        assert_eq!(drain(&mut first), (vec!["0".to_owned()], false));
+        assert_eq!(drain(&mut second), (vec![], false));
+        drop(first);
+        let mut third = sessions.create_standalone_stream(&id).await.expect("GET").boxed();
+        assert_eq!(drain(&mut third), (vec!["0".to_owned()], false), "the new live stream gets what was held");
+    }
+
+    #[tokio::test]
+    async fn a_closed_session_ends_its_service_and_streams() {
+        let sessions = InlineSessions::default();
+        let (id, mut service) = session(&sessions).await;
+        let mut post = sessions.create_stream(&id, call(1, "p1")).await.expect("POST stream").boxed();
+        assert!(service.receive().await.is_some());
+        sessions.close_session(&id).await.expect("close");
+        assert!(service.receive().await.is_none(), "the service sees the end");
+        assert!(drain(&mut post).1, "the stream ends");
+        assert!(!sessions.has_session(&id).await.expect("lookup"));
+        assert!(matches!(sessions.create_stream(&id, call(2, "p2")).await, Err(SessionError::NotFound(_))));
+    }
+}
