@@ -229,8 +229,10 @@ impl ServerHandler for DevopsMcp {
             && conformance::is_fixture(&name)
         {
             let progress = Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() };
+            // Boxed: the fixtures' future is large, and inline it would size
+            // (and be copied with) every call's future.
             return tokio::select! {
-                response = conformance::call(fixtures, request, &context, &progress) => response,
+                response = Box::pin(conformance::call(fixtures, request, &context, &progress)) => response,
                 () = context.ct.cancelled() => Ok(error_result(&cancelled()).into()),
             };
         }
