@@ -105,7 +105,9 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         let service = service.clone();
         async move {
             let posted = request.method() == axum::http::Method::POST;
-            let response = service.handle(request).await.map(axum::body::Body::new);
+            // Boxed: rmcp's request future is large, and inline it would be
+            // copied with this one at every move.
+            let response = Box::pin(service.handle(request)).await.map(axum::body::Body::new);
             if posted { whole_answer::gather(response, whole_answer::HOLD).await } else { response }
         }
     });
