@@ -63,12 +63,22 @@ pub enum SessionError {
 type Events = UnboundedReceiverStream<ServerSseMessage>;
 
 /// The sessions of this replica.
-#[derive(Default)]
 pub struct InlineSessions {
     sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+    idle_timeout: Duration,
+}
+
+impl Default for InlineSessions {
+    fn default() -> Self {
+        Self::with_idle_timeout(IDLE_TIMEOUT)
+    }
 }
 
 impl InlineSessions {
+    pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
+        Self { sessions: RwLock::default(), idle_timeout }
+    }
+
     fn find(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
         let sessions = self.sessions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         sessions.get(id).cloned().ok_or_else(|| SessionError::NotFound(id.clone()))
@@ -83,7 +93,7 @@ impl InlineSessions {
             routes: Mutex::new(Routes::new()),
         });
         self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, session.clone());
-        SessionTransport { session, inbound: receiver }
+        SessionTransport { session, inbound: receiver, idle_timeout: self.idle_timeout }
     }
 }
 
@@ -271,6 +281,7 @@ impl Session {
 pub struct SessionTransport {
     session: Arc<Session>,
     inbound: mpsc::UnboundedReceiver<ClientJsonRpcMessage>,
+    idle_timeout: Duration,
 }
 
 impl Transport<RoleServer> for SessionTransport {
@@ -286,11 +297,11 @@ impl Transport<RoleServer> for SessionTransport {
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
         loop {
             let idle_for = self.session.idle_for();
-            if idle_for >= IDLE_TIMEOUT {
+            if idle_for >= self.idle_timeout {
                 tracing::debug!(session = %self.session.id, "MCP session idle; closing it");
                 return None;
             }
-            if let Ok(message) = tokio::time::timeout(IDLE_TIMEOUT - idle_for, self.inbound.recv()).await {
+            if let Ok(message) = tokio::time::timeout(self.idle_timeout - idle_for, self.inbound.recv()).await {
                 return message;
             }
         }
@@ -618,6 +629,22 @@ mod tests {
         drop(first);
         let mut third = sessions.create_standalone_stream(&id).await.expect("GET").boxed();
         assert_eq!(drain(&mut third), (vec!["0".to_owned()], false), "the new live stream gets what was held");
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_a_full_timeout_after_its_last_message_either_way() {
+        const IDLE: Duration = Duration::from_millis(300);
+        let sessions = InlineSessions::with_idle_timeout(IDLE);
+        let (id, mut service) = session(&sessions).await;
+        let mut post = sessions.create_stream(&id, call(4, "p4")).await.expect("POST stream").boxed();
+        assert!(service.receive().await.is_some(), "the request arrives");
+        tokio::time::sleep(IDLE * 2 / 3).await;
+        service.send(progress("p4", 1)).await.expect("progress");
+        let last_message = Instant::now();
+        let ended = tokio::time::timeout(Duration::from_secs(10), service.receive()).await;
+        assert!(matches!(ended, Ok(None)), "the session ends once idle");
+        assert!(last_message.elapsed() >= IDLE, "an outgoing message counts as activity");
+        assert_eq!(drain(&mut post).0, ["0/0", "1/0"]);
     }
 
     #[tokio::test]
