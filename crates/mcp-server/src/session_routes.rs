@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use rmcp::RoleServer;
 use rmcp::model::{
-    CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, GetExtensions, GetMeta, JsonRpcMessage,
-    JsonRpcNotification, Notification, ProgressNotificationParam, ProgressToken, RequestId, ServerJsonRpcMessage,
-    ServerNotification,
+    CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ErrorData, GetExtensions, GetMeta,
+    JsonRpcMessage, JsonRpcNotification, Notification, ProgressNotificationParam, ProgressToken, RequestId,
+    ServerJsonRpcMessage, ServerNotification,
 };
 use rmcp::service::OriginatingRequestId;
 use rmcp::transport::Transport;
@@ -145,7 +145,17 @@ impl SessionManager for InlineSessions {
             let mut routes = session.routes();
             let (stream, events) = routes.open_request_stream();
             if let JsonRpcMessage::Request(request) = &message {
-                routes.bind(ResourceKey::Request(request.id.clone()), stream);
+                let key = ResourceKey::Request(request.id.clone());
+                if routes.resources.contains_key(&key) {
+                    // Its answer could not be told from the other's: refuse it
+                    // rather than leave one of the two streams hanging.
+                    let message = format!("request id {} is already in use in this session", request.id);
+                    let refusal =
+                        JsonRpcMessage::error(ErrorData::invalid_request(message, None), Some(request.id.clone()));
+                    routes.finish(stream, refusal);
+                    return Ok(events);
+                }
+                routes.bind(key, stream);
                 if let Some(token) = request.request.get_meta().get_progress_token() {
                     routes.bind(ResourceKey::Progress(token), stream);
                 }
@@ -364,6 +374,13 @@ impl Routes {
         log.push(ServerSseMessage::retry(SSE_RETRY));
         self.streams.insert(id, RequestStream { log, resources: HashSet::new(), finished_at: None });
         (id, events)
+    }
+
+    /// Ends a stream with its last message.
+    fn finish(&mut self, stream: u64, last: ServerJsonRpcMessage) {
+        if let Some(mut finished) = self.streams.remove(&stream) {
+            finished.log.push(ServerSseMessage::from_message(last));
+        }
     }
 
     fn bind(&mut self, resource: ResourceKey, stream: u64) {
@@ -645,6 +662,28 @@ mod tests {
         assert!(matches!(ended, Ok(None)), "the session ends once idle");
         assert!(last_message.elapsed() >= IDLE, "an outgoing message counts as activity");
         assert_eq!(drain(&mut post).0, ["0/0", "1/0"]);
+    }
+
+    #[tokio::test]
+    async fn a_request_id_already_in_flight_is_refused_and_the_first_keeps_its_answer() {
+        let sessions = InlineSessions::default();
+        let (id, mut service) = session(&sessions).await;
+        let mut first = sessions.create_stream(&id, call(9, "a")).await.expect("POST stream").boxed();
+        assert!(service.receive().await.is_some());
+        let mut second = sessions.create_stream(&id, call(9, "b")).await.expect("POST stream").boxed();
+        let ends = tokio::time::timeout(Duration::from_secs(5), second.by_ref().collect::<Vec<_>>());
+        let refusal = ends.await.expect("the duplicate's stream ends at once");
+        let last = refusal.last().and_then(|event| event.message.as_deref()).expect("a message");
+        let JsonRpcMessage::Error(error) = last else { panic!("an error, not {last:?}") };
+        assert_eq!(error.error.code, rmcp::model::ErrorCode::INVALID_REQUEST);
+        assert!(service.receive().now_or_never().is_none(), "the duplicate never reaches the service");
+
+        service.send(answer(9)).await.expect("answer");
+        assert_eq!(
+            drain(&mut first),
+            (vec!["0/0".to_owned(), "1/0".to_owned()], true),
+            "the first request's stream gets the answer"
+        );
     }
 
     #[tokio::test]
