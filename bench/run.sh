@@ -39,6 +39,9 @@
 #   BENCH_IDLE_SESSIONS  default 500            (sessions held for the RSS step)
 #   BENCH_SKIP_LOAD=1    skip the mcp-load step (no mcp-load needed)
 #   BENCH_PIN=1          pin the server to CPU 0 and the clients to CPU 1
+#   BENCH_WRK=1          also drive each server's HTTP endpoint with wrk
+#                        (bench/wrk/run.sh, the brief's load generator; Debian
+#                        package `wrk`) at 64 sessions: trivial tool / `echo`
 #   EVERYTHING_VERSION   default 2026.8.31 (npm version of server-everything)
 set -euo pipefail
 export LC_ALL=C
@@ -79,6 +82,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bench/run.sh: missing release binaries: ${missing[*]}" >&2
   echo "  build them first:  cargo build --release -p devops-cli -p devops-mcp-load" >&2
   echo "  (or BENCH_SKIP_LOAD=1 to skip the load step, DEVOPS_MCP_BIN=... to use another build)" >&2
+  exit 1
+fi
+if [ "${BENCH_WRK:-0}" = 1 ] && ! command -v wrk >/dev/null; then
+  echo "bench/run.sh: BENCH_WRK=1 needs wrk: apt-get install -y wrk" >&2
   exit 1
 fi
 
@@ -285,6 +292,21 @@ run_load() {
   fi
 }
 
+# run_wrk NAME TOOL ARGS: one bench/wrk/run.sh run at 64 sessions over
+# Streamable HTTP; appends its JSON line (or an error line).
+run_wrk() {
+  local name=$1 tool=$2 args=$3 key="" line label
+  [ ${#headers[@]} -eq 0 ] || key=${headers[0]#Authorization: Bearer }
+  label=$(jq -nc --arg s "$name" --arg t "$tool" '{server: $s, kind: "wrk", transport: "http", tool: $t}')
+  if line=$(WRK_JSON=1 WRK_KEY=$key WRK_TOOL=$tool WRK_ARGS=$args SESSIONS=64 DURATION=$duration \
+    "${pin_client[@]}" bash "$root/bench/wrk/run.sh" "$url" "$server_pid" 2>"$work/wrk.err"); then
+    emit "$(jq -c --argjson l "$label" '$l + .' <<<"$line")"
+  else
+    echo "wrk failed against $name: $(tail -n3 "$work/wrk.err")" >&2
+    emit "$(jq -nc --argjson l "$label" --arg e "$(tail -n3 "$work/wrk.err")" '$l + {failed: true, error: $e}')"
+  fi
+}
+
 # ---- run ----
 mkdir -p "$results_dir"
 : >"$results"
@@ -327,6 +349,13 @@ for name in $servers; do
     done
     rss_after=$(rss_kib "$server_pid")
   fi
+  if [ "${BENCH_WRK:-0}" = 1 ]; then
+    echo "   wrk: 64 sessions, $duration s" >&2
+    case $name in
+      devops-mcp*) run_wrk "$name" test_simple_text '{}' ;;
+      *) run_wrk "$name" echo '{"message":"hello"}' ;;
+    esac
+  fi
   emit "$(jq -nc --arg s "$name" --arg v "$version" --argjson st "$startup_ms" --argjson idle "$rss_idle" \
     --argjson held "$rss_sessions" --argjson hold "$hold_json" --argjson after "$rss_after" \
     --argjson ws_opened "$ws_opened" --argjson ws_held "$rss_ws_sessions" --argjson ws_before "$rss_ws_idle" \
@@ -360,6 +389,14 @@ else
   jq -r 'select(.kind == "load") |
     if .failed then "| \(.server) | \(.transport) | \(.tool) | \(.sessions) | failed | | | | |"
     else "| \(.server) | \(.transport) | \(.tool) | \(.sessions) | \(.calls_per_sec | . * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.calls) | \(.errors) |" end' "$results"
+fi
+if [ "${BENCH_WRK:-0}" = 1 ]; then
+  echo
+  echo "| server (wrk, HTTP) | tool | sessions | calls/s | p50 ms | p99 ms | non-2xx | server CPU µs per call |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  jq -r 'select(.kind == "wrk") |
+    if .failed then "| \(.server) | \(.tool) | 64 | failed | | | | |"
+    else "| \(.server) | \(.tool) | \(.sessions) | \(.calls_per_sec | . * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.non_2xx) | \(.server_cpu_us_per_call // "n/a") |" end' "$results"
 fi
 echo
 echo "raw: bench/results/latest.jsonl"
