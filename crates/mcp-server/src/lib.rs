@@ -96,7 +96,7 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
     };
     let service = Arc::new(StreamableHttpService::new(
         move || Ok(DevopsMcp::new(shared.clone())),
-        Arc::new(session_routes::InlineSessions::default()),
+        Arc::new(session_routes::InlineSessions::new(session_routes::IDLE_TIMEOUT, http_config.sse_retry)),
         http_config,
     ));
     // axum clones a route's service for every request, and rmcp's carries

@@ -41,8 +41,6 @@ pub const REPLAY_EVENTS: usize = 16;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a finished stream's events stay for a late resume.
 const FINISHED_STREAM_TTL: Duration = Duration::from_secs(60);
-/// The priming event's reconnect hint.
-const SSE_RETRY: Duration = Duration::from_secs(3);
 /// GET streams opened while one is live only keep their connection alive.
 const MAX_IDLE_STREAMS: usize = 32;
 
@@ -66,17 +64,14 @@ type Events = UnboundedReceiverStream<ServerSseMessage>;
 pub struct InlineSessions {
     sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
     idle_timeout: Duration,
-}
-
-impl Default for InlineSessions {
-    fn default() -> Self {
-        Self::with_idle_timeout(IDLE_TIMEOUT)
-    }
+    /// The reconnect hint of each POST stream's priming event: the HTTP
+    /// config's, which rmcp also gives the `initialize` answer's.
+    sse_retry: Option<Duration>,
 }
 
 impl InlineSessions {
-    pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
-        Self { sessions: RwLock::default(), idle_timeout }
+    pub fn new(idle_timeout: Duration, sse_retry: Option<Duration>) -> Self {
+        Self { sessions: RwLock::default(), idle_timeout, sse_retry }
     }
 
     fn find(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
@@ -88,9 +83,8 @@ impl InlineSessions {
         let (inbound, receiver) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             id: id.clone(),
-            inbound: Mutex::new(Some(inbound)),
             ready: AtomicBool::new(false),
-            routes: Mutex::new(Routes::new()),
+            routes: Mutex::new(Routes::new(inbound)),
         });
         self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, session.clone());
         SessionTransport { session, inbound: receiver, idle_timeout: self.idle_timeout }
@@ -143,7 +137,7 @@ impl SessionManager for InlineSessions {
         let session = self.find(id)?;
         let events = {
             let mut routes = session.routes();
-            let (stream, events) = routes.open_request_stream();
+            let (stream, events) = routes.open_request_stream(self.sse_retry);
             if let JsonRpcMessage::Request(request) = &message {
                 let key = ResourceKey::Request(request.id.clone());
                 if routes.resources.contains_key(&key) {
@@ -213,7 +207,6 @@ impl SessionManager for InlineSessions {
 /// One session: the way in to its rmcp service, and the routes out.
 pub struct Session {
     id: SessionId,
-    inbound: Mutex<Option<mpsc::UnboundedSender<ClientJsonRpcMessage>>>,
     ready: AtomicBool,
     routes: Mutex<Routes>,
 }
@@ -224,9 +217,9 @@ impl Session {
     }
 
     fn push(&self, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
-        self.routes().touched = Instant::now();
-        let inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match inbound.as_ref() {
+        let mut routes = self.routes();
+        routes.touched = Instant::now();
+        match routes.inbound.as_ref() {
             Some(sender) if sender.send(message).is_ok() => Ok(()),
             _ => Err(SessionError::Ended(self.id.clone())),
         }
@@ -234,8 +227,8 @@ impl Session {
 
     /// Ends the service (its receive sees the channel close) and every stream.
     fn close(&self) {
-        self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         let mut routes = self.routes();
+        routes.inbound = None;
         routes.streams.clear();
         routes.resources.clear();
         routes.common.reader = None;
@@ -341,6 +334,8 @@ struct RequestStream {
 }
 
 struct Routes {
+    /// The way in to the session's service; gone once the session closes.
+    inbound: Option<mpsc::UnboundedSender<ClientJsonRpcMessage>>,
     next_stream: u64,
     streams: HashMap<u64, RequestStream>,
     resources: HashMap<ResourceKey, u64>,
@@ -352,8 +347,9 @@ struct Routes {
 }
 
 impl Routes {
-    fn new() -> Self {
+    fn new(inbound: mpsc::UnboundedSender<ClientJsonRpcMessage>) -> Self {
         Self {
+            inbound: Some(inbound),
             next_stream: 0,
             streams: HashMap::new(),
             resources: HashMap::new(),
@@ -365,13 +361,15 @@ impl Routes {
     }
 
     /// A new POST's stream, primed with an event the client can resume from.
-    fn open_request_stream(&mut self) -> (u64, Events) {
+    fn open_request_stream(&mut self, sse_retry: Option<Duration>) -> (u64, Events) {
         self.streams.retain(|_, stream| stream.finished_at.is_none_or(|at| at.elapsed() < FINISHED_STREAM_TTL));
         let id = self.next_stream;
         self.next_stream = self.next_stream.wrapping_add(1);
         let mut log = EventLog::new(Some(id));
         let events = log.attach(Replay::Held);
-        log.push(ServerSseMessage::retry(SSE_RETRY));
+        if let Some(retry) = sse_retry {
+            log.push(ServerSseMessage::retry(retry));
+        }
         self.streams.insert(id, RequestStream { log, resources: HashSet::new(), finished_at: None });
         (id, events)
     }
@@ -525,6 +523,8 @@ mod tests {
     use futures::{FutureExt, StreamExt};
     use serde_json::json;
 
+    const RETRY: Duration = Duration::from_secs(3);
+
     fn client(message: serde_json::Value) -> ClientJsonRpcMessage {
         serde_json::from_value(message).expect("a client message")
     }
@@ -584,7 +584,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_requests_stream_carries_its_progress_and_ends_with_its_answer() {
-        let sessions = InlineSessions::default();
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut get = sessions.create_standalone_stream(&id).await.expect("GET stream").boxed();
         let mut post = sessions.create_stream(&id, call(7, "p7")).await.expect("POST stream").boxed();
@@ -603,7 +603,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resumed_stream_replays_only_what_came_after_the_last_event_seen() {
-        let sessions = InlineSessions::default();
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut post = sessions.create_stream(&id, call(3, "p3")).await.expect("POST stream").boxed();
         service.send(progress("p3", 1)).await.expect("progress");
@@ -622,7 +622,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_request_ends_its_stream_which_stays_resumable() {
-        let sessions = InlineSessions::default();
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut post = sessions.create_stream(&id, call(5, "p5")).await.expect("POST stream").boxed();
         service.send(progress("p5", 1)).await.expect("progress");
@@ -636,7 +636,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_get_stream_only_keeps_its_connection() {
-        let sessions = InlineSessions::default();
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut first = sessions.create_standalone_stream(&id).await.expect("GET").boxed();
         let mut second = sessions.create_standalone_stream(&id).await.expect("GET").boxed();
@@ -651,7 +651,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_ends_a_full_timeout_after_its_last_message_either_way() {
         const IDLE: Duration = Duration::from_millis(300);
-        let sessions = InlineSessions::with_idle_timeout(IDLE);
+        let sessions = InlineSessions::new(IDLE, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut post = sessions.create_stream(&id, call(4, "p4")).await.expect("POST stream").boxed();
         assert!(service.receive().await.is_some(), "the request arrives");
@@ -666,7 +666,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_id_already_in_flight_is_refused_and_the_first_keeps_its_answer() {
-        let sessions = InlineSessions::default();
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut first = sessions.create_stream(&id, call(9, "a")).await.expect("POST stream").boxed();
         assert!(service.receive().await.is_some());
@@ -688,7 +688,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_session_ends_its_service_and_streams() {
-        let sessions = InlineSessions::default();
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
         let (id, mut service) = session(&sessions).await;
         let mut post = sessions.create_stream(&id, call(1, "p1")).await.expect("POST stream").boxed();
         assert!(service.receive().await.is_some());
