@@ -413,14 +413,18 @@ async fn hnsw_recall(
     chunks: u64,
 ) -> Result<()> {
     const EF_SEARCH: [u32; 3] = [100, 200, 400];
-    let exact_sql = "SELECT id, embedding <=> $2::real[]::vector FROM code_chunks WHERE tenant_id = $1 \
-                     ORDER BY embedding <=> $2::real[]::vector LIMIT 10";
+    // Chunks with their content's vector (`code_vectors`, one per distinct content).
+    let exact_sql = "SELECT c.id, v.embedding <=> $2::real[]::vector FROM code_chunks c \
+                     JOIN code_vectors v USING (tenant_id, embedder, content_hash) WHERE c.tenant_id = $1 \
+                     ORDER BY 2, c.id LIMIT 10";
     let approximate_sql = "WITH candidates AS MATERIALIZED ( \
-                               SELECT id, embedding <=> $2::real[]::vector AS distance FROM code_chunks \
+                               SELECT content_hash, embedding <=> $2::real[]::vector AS distance FROM code_vectors \
                                WHERE tenant_id = $1 ORDER BY distance LIMIT 40) \
-                           SELECT id, distance FROM candidates ORDER BY distance LIMIT 10";
-    let hit_sql = "SELECT id, embedding <=> $2::real[]::vector FROM code_chunks WHERE tenant_id = $1 \
-                   AND path = $3 AND start_line = $4 AND end_line = $5 ORDER BY 2 LIMIT 1";
+                           SELECT c.id, n.distance FROM candidates n JOIN code_chunks c ON c.tenant_id = $1 \
+                           AND c.content_hash = n.content_hash ORDER BY n.distance, c.id LIMIT 10";
+    let hit_sql = "SELECT c.id, v.embedding <=> $2::real[]::vector FROM code_chunks c \
+                   JOIN code_vectors v USING (tenant_id, embedder, content_hash) WHERE c.tenant_id = $1 \
+                   AND c.path = $3 AND c.start_line = $4 AND c.end_line = $5 ORDER BY 2 LIMIT 1";
     // One column per `ef_search`, then the vector list as search builds it.
     let mut by_id = [0.0; EF_SEARCH.len() + 1];
     let mut by_distance = [0.0; EF_SEARCH.len() + 1];

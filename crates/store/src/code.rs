@@ -1,10 +1,11 @@
 //! The code index: chunks with embeddings and lexical terms, and hybrid
 //! search over them.
 //!
-//! PostgreSQL ranks with pgvector HNSW (cosine, iterative scans so filters
-//! still fill `limit`; the term lists' chunks are ranked with the graph's
-//! candidates by exact distance), full-text search over a bounded candidate set, and
-//! symbols containing an identifier of the query (pg_trgm's index). SQLite
+//! PostgreSQL ranks with pgvector HNSW over one vector per distinct content
+//! (cosine, iterative scans so filters still fill `limit`; the term lists'
+//! chunks are ranked with the graph's candidates by exact distance),
+//! full-text search over a bounded candidate set, and symbols containing an
+//! identifier of the query (pg_trgm's index). SQLite
 //! scans the tenant's chunks in-process: exact cosine, BM25 and the same
 //! symbol match. Both fuse their ranked lists the same way, by reciprocal
 //! rank.
@@ -355,7 +356,7 @@ impl CodeStore for PostgresStore {
             return Ok(HashMap::new());
         }
         let rows = sqlx::query(
-            "SELECT DISTINCT ON (content_hash) content_hash, embedding::real[] AS embedding FROM code_chunks \
+            "SELECT content_hash, embedding::real[] AS embedding FROM code_vectors \
              WHERE tenant_id = $1 AND embedder = $2 AND content_hash = ANY($3)",
         )
         .bind(tenant.0)
@@ -386,24 +387,45 @@ impl CodeStore for PostgresStore {
         .await?;
         let stored = stored.iter().map(stored_chunk).collect::<Result<Vec<_>>>()?;
         let plan = plan_replace(stored, chunks, embedder);
-        sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND id = ANY($2)")
-            .bind(tenant.0)
-            .bind(&plan.delete)
-            .execute(&mut *tx)
-            .await?;
-        for (id, start, end) in &plan.moved {
-            sqlx::query("UPDATE code_chunks SET start_line = $3, end_line = $4 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.0)
-                .bind(id)
-                .bind(i32::try_from(*start).unwrap_or(i32::MAX))
-                .bind(i32::try_from(*end).unwrap_or(i32::MAX))
-                .execute(&mut *tx)
-                .await?;
+        // New chunks and their vectors go in before old chunks go out, so a
+        // content that only moved keeps its vector (see `code_vectors_release`).
+        let mut vectors: HashMap<&str, &[f32]> = HashMap::new();
+        for chunk in &plan.insert {
+            vectors.entry(chunk.content_hash.as_str()).or_insert(&chunk.embedding);
+        }
+        let hashes: Vec<&str> = vectors.keys().copied().collect();
+        // Locked so a concurrent run releasing its last chunk of a content
+        // leaves that vector to this one.
+        let present: Vec<String> = sqlx::query_scalar(
+            "SELECT content_hash FROM code_vectors WHERE tenant_id = $1 AND embedder = $2 AND content_hash = ANY($3) \
+             FOR KEY SHARE",
+        )
+        .bind(tenant.0)
+        .bind(embedder)
+        .bind(&hashes)
+        .fetch_all(&mut *tx)
+        .await?;
+        for hash in &present {
+            vectors.remove(hash.as_str());
+        }
+        let missing: Vec<(&str, &[f32])> = vectors.into_iter().collect();
+        for batch in missing.chunks(INSERT_BATCH) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO code_vectors (tenant_id, embedder, content_hash, embedding) ");
+            insert.push_values(batch, |mut row, (hash, embedding)| {
+                row.push_bind(tenant.0)
+                    .push_bind(embedder)
+                    .push_bind(*hash)
+                    .push_bind(*embedding)
+                    .push_unseparated("::real[]::vector");
+            });
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
         }
         for batch in plan.insert.chunks(INSERT_BATCH) {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
-                 content_hash, content, search_text, embedder, embedding) ",
+                 content_hash, content, search_text, embedder) ",
             );
             insert.push_values(batch, |mut row, chunk| {
                 row.push_bind(tenant.0)
@@ -416,11 +438,25 @@ impl CodeStore for PostgresStore {
                     .push_bind(&chunk.content_hash)
                     .push_bind(&chunk.content)
                     .push_bind(&chunk.search_text)
-                    .push_bind(embedder)
-                    .push_bind(&chunk.embedding)
-                    .push_unseparated("::real[]::vector");
+                    .push_bind(embedder);
             });
             insert.build().execute(&mut *tx).await?;
+        }
+        for (id, start, end) in &plan.moved {
+            sqlx::query("UPDATE code_chunks SET start_line = $3, end_line = $4 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id)
+                .bind(i32::try_from(*start).unwrap_or(i32::MAX))
+                .bind(i32::try_from(*end).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !plan.delete.is_empty() {
+            sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND id = ANY($2)")
+                .bind(tenant.0)
+                .bind(&plan.delete)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -518,12 +554,18 @@ impl CodeStore for PostgresStore {
             sqlx::query(&format!("SET LOCAL hnsw.ef_search = {}", (depth * 5).max(EF_SEARCH)))
                 .execute(&mut *tx)
                 .await?;
+            // The walk is over distinct contents (`code_vectors`); each
+            // content's chunks that pass the filters join it in order.
             let sql = format!(
                 "WITH nearest AS MATERIALIZED ( \
-                     SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
-                     WHERE {filters} AND c.embedder = $5 ORDER BY distance LIMIT $7), \
+                     SELECT c.id, v.embedding <=> $6::real[]::vector AS distance FROM code_vectors v \
+                     JOIN code_chunks c ON c.tenant_id = v.tenant_id AND c.embedder = v.embedder \
+                         AND c.content_hash = v.content_hash \
+                     WHERE v.tenant_id = $1 AND v.embedder = $5 AND {filters} ORDER BY distance LIMIT $7), \
                  seen AS ( \
-                     SELECT c.id, c.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
+                     SELECT c.id, v.embedding <=> $6::real[]::vector AS distance FROM code_chunks c \
+                     JOIN code_vectors v ON v.tenant_id = c.tenant_id AND v.embedder = c.embedder \
+                         AND v.content_hash = c.content_hash \
                      WHERE c.tenant_id = $1 AND c.id = ANY($8) AND c.embedder = $5) \
                  SELECT id FROM (SELECT id, distance FROM nearest UNION ALL SELECT id, distance FROM seen) u \
                  GROUP BY id ORDER BY min(distance), id LIMIT $7"

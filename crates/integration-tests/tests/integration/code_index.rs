@@ -838,3 +838,83 @@ async fn postgres_full_text_does_not_require_common_terms() {
     let hits = code.search(tenant, &query).await.expect("search");
     assert_eq!(hits.first().map(|h| h.path.as_str()), Some("src/f10500.rs"), "{hits:?}");
 }
+
+/// On PostgreSQL, chunks with one content share one vector, in one graph
+/// node: a vector search finds every copy under the filters, and the vector
+/// goes with the last chunk that points to it, whichever way chunks go.
+#[tokio::test]
+async fn postgres_chunks_share_one_vector_per_content() {
+    use devops_models::{CodeQuery, NewCodeChunk};
+    use devops_store::{ConnectOptions, PostgresStore};
+
+    let Some(server) = devops_integration_tests::postgres_url() else { return };
+    let url = devops_integration_tests::fresh_postgres_database(&server).await;
+    let options = ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
+    let store = PostgresStore::connect(&options).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let tenant = store.create_tenant("shared-contents").await.expect("tenant").id;
+    let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
+    let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
+
+    let axis = |n: usize| {
+        let mut vector = vec![0.0; devops_indexer::embed::DIMENSIONS];
+        vector[n] = 1.0;
+        vector
+    };
+    let chunk = |path: &str, content: &str, n: usize| NewCodeChunk {
+        path: path.into(),
+        language: "rust".into(),
+        symbol: String::new(),
+        start_line: 1,
+        end_line: 1,
+        content_hash: format!("hash-{content}"),
+        content: content.into(),
+        search_text: content.into(),
+        embedding: axis(n),
+    };
+    let code = store.code();
+    let upstream_chunks = [chunk("src/sign.rs", "sign", 0), chunk("src/only.rs", "only", 1)];
+    let upstream_paths: Vec<String> = upstream_chunks.iter().map(|c| c.path.clone()).collect();
+    code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_paths, &upstream_chunks).await.expect("upstream");
+    let fork_paths = vec!["lib/sign.rs".to_owned()];
+    code.replace_files(tenant, fork, HashEmbedder::ID, &fork_paths, &[chunk("lib/sign.rs", "sign", 0)])
+        .await
+        .expect("fork");
+    let vectors = || async {
+        let hashes: Vec<String> =
+            sqlx::query_scalar("SELECT content_hash FROM code_vectors WHERE tenant_id = $1 ORDER BY content_hash")
+                .bind(tenant.0)
+                .fetch_all(store.pool())
+                .await
+                .expect("vectors");
+        hashes
+    };
+    assert_eq!(vectors().await, ["hash-only", "hash-sign"], "one vector per distinct content");
+
+    let query = |repositories: Vec<uuid::Uuid>| CodeQuery {
+        embedder: HashEmbedder::ID.into(),
+        embedding: axis(0),
+        terms: vec![],
+        identifiers: vec![],
+        limit: 2,
+        repositories,
+        language: None,
+        path_regex: None,
+        mode: SearchMode::Vector,
+    };
+    let paths = |hits: Vec<devops_models::CodeHit>| {
+        let mut paths: Vec<String> = hits.into_iter().map(|hit| hit.path).collect();
+        paths.sort();
+        paths
+    };
+    let both = code.search(tenant, &query(vec![])).await.expect("search");
+    assert_eq!(paths(both), ["lib/sign.rs", "src/sign.rs"], "every copy of the nearest content");
+    let in_fork = code.search(tenant, &query(vec![fork])).await.expect("filtered search");
+    assert_eq!(in_fork.first().map(|hit| hit.path.as_str()), Some("lib/sign.rs"), "{in_fork:?}");
+
+    // Upstream drops both files: the shared content keeps its vector for the fork.
+    code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_paths, &[]).await.expect("delete files");
+    assert_eq!(vectors().await, ["hash-sign"]);
+    store.delete_repository(tenant, fork).await.expect("delete repository");
+    assert!(vectors().await.is_empty(), "the last chunk took its vector with it");
+}
