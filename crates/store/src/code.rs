@@ -408,7 +408,10 @@ impl CodeStore for PostgresStore {
         for hash in &present {
             vectors.remove(hash.as_str());
         }
-        let missing: Vec<(&str, &[f32])> = vectors.into_iter().collect();
+        // In hash order: two runs inserting the same new contents wait for
+        // each other instead of deadlocking.
+        let mut missing: Vec<(&str, &[f32])> = vectors.into_iter().collect();
+        missing.sort_unstable_by_key(|(hash, _)| *hash);
         for batch in missing.chunks(INSERT_BATCH) {
             let mut insert =
                 QueryBuilder::new("INSERT INTO code_vectors (tenant_id, embedder, content_hash, embedding) ");
