@@ -787,6 +787,16 @@ async fn git_cgi(
     response.body(axum::body::Body::from(rest.to_vec())).expect("response")
 }
 
+/// A migrated PostgreSQL store on a database of its own, when a server is configured.
+async fn fresh_postgres_store() -> Option<devops_store::PostgresStore> {
+    let server = devops_integration_tests::postgres_url()?;
+    let url = devops_integration_tests::fresh_postgres_database(&server).await;
+    let options = devops_store::ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
+    let store = devops_store::PostgresStore::connect(&options).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Some(store)
+}
+
 /// On a large index, a term most chunks hold is not required of full-text
 /// candidates (PostgreSQL's statistics say how common it is), so a chunk
 /// holding only the rare term is found; taking chunks that hold any term
@@ -794,13 +804,8 @@ async fn git_cgi(
 #[tokio::test]
 async fn postgres_full_text_does_not_require_common_terms() {
     use devops_models::{CodeQuery, NewCodeChunk};
-    use devops_store::{ConnectOptions, PostgresStore};
 
-    let Some(server) = devops_integration_tests::postgres_url() else { return };
-    let url = devops_integration_tests::fresh_postgres_database(&server).await;
-    let options = ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
-    let store = PostgresStore::connect(&options).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    let Some(store) = fresh_postgres_store().await else { return };
     let tenant = store.create_tenant("large-index").await.expect("tenant").id;
     let repository = store.register_repository(tenant, "file:///large", "large").await.expect("repository").id;
 
@@ -845,13 +850,8 @@ async fn postgres_full_text_does_not_require_common_terms() {
 #[tokio::test]
 async fn postgres_chunks_share_one_vector_per_content() {
     use devops_models::{CodeQuery, NewCodeChunk};
-    use devops_store::{ConnectOptions, PostgresStore};
 
-    let Some(server) = devops_integration_tests::postgres_url() else { return };
-    let url = devops_integration_tests::fresh_postgres_database(&server).await;
-    let options = ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
-    let store = PostgresStore::connect(&options).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    let Some(store) = fresh_postgres_store().await else { return };
     let tenant = store.create_tenant("shared-contents").await.expect("tenant").id;
     let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
     let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
