@@ -2,6 +2,7 @@
 //! method and the numbers; every mode prints a human summary and one JSON
 //! line per result.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -337,7 +338,8 @@ async fn index_bench(
             analyze(pool).await?;
         }
         let repository = full.repository_id.context("id")?;
-        search_bench(backend, &index, tenant, repository, &search_queries(&corpus, queries), postgres.map(|p| p.0))
+        let queries = search_queries(&corpus, queries);
+        search_bench(backend, &index, tenant, repository, &queries, &search_filters(&corpus), postgres.map(|p| p.0))
             .await?;
     }
     Ok(())
@@ -353,7 +355,11 @@ fn search_queries(corpus: &[(String, String)], queries: usize) -> Vec<String> {
         .collect()
 }
 
+/// A filtered search pass: its label, language and path glob.
+type Filter = (String, Option<String>, Option<String>);
+
 /// Search latency over the whole index, query embedding included, then
+/// under each filter (and how many queries got fewer than 10 results), then
 /// (PostgreSQL) HNSW recall.
 async fn search_bench(
     backend: &str,
@@ -361,6 +367,7 @@ async fn search_bench(
     tenant: TenantId,
     repository: uuid::Uuid,
     queries: &[String],
+    filters: &[Filter],
     pool: Option<sqlx::PgPool>,
 ) -> Result<()> {
     let mut latencies = Vec::new();
@@ -381,10 +388,62 @@ async fn search_bench(
         "bench": "search", "backend": backend, "chunks": chunks, "queries": latencies.len(),
         "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
     }));
+    for (filter, language, path_glob) in filters {
+        let mut latencies = Vec::new();
+        let mut short = 0;
+        for query in queries {
+            let started = Instant::now();
+            let params = SearchParams {
+                query: query.clone(),
+                limit: 10,
+                language: language.clone(),
+                path_glob: path_glob.clone(),
+                ..SearchParams::default()
+            };
+            let hits = index.search(tenant, &params).await?;
+            latencies.push(started.elapsed());
+            short += usize::from(hits.len() < 10);
+        }
+        latencies.sort();
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        eprintln!(
+            "{backend}: hybrid search, {filter}: p50 {p50:.2?}, p99 {p99:.2?}, {short} of {} queries under 10 results",
+            latencies.len()
+        );
+        emit(serde_json::json!({
+            "bench": "search", "backend": backend, "chunks": chunks, "filter": filter, "queries": latencies.len(),
+            "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3, "under_10": short,
+        }));
+    }
     if let Some(pool) = pool {
         hnsw_recall(&pool, index, tenant, queries, chunks).await?;
     }
     Ok(())
+}
+
+/// Filters for the filtered search passes: each language that holds at
+/// least 1% of the corpus's files, and the smallest root that does (a path
+/// glob). Small shares are the hard case for a filtered graph walk.
+fn search_filters(corpus: &[(String, String)]) -> Vec<Filter> {
+    let mut languages: HashMap<&str, usize> = HashMap::new();
+    let mut roots: HashMap<&str, usize> = HashMap::new();
+    for (path, _) in corpus {
+        *languages.entry(chunk::language_of(path)).or_default() += 1;
+        *roots.entry(path.split('/').next().unwrap_or_default()).or_default() += 1;
+    }
+    let enough = (corpus.len() / 100).max(1);
+    let mut languages: Vec<(&str, usize)> = languages.into_iter().filter(|(_, files)| *files >= enough).collect();
+    languages.sort();
+    let mut filters: Vec<Filter> = languages
+        .into_iter()
+        .map(|(language, files)| (format!("language {language} ({files} files)"), Some(language.to_owned()), None))
+        .collect();
+    if let Some((root, files)) =
+        roots.into_iter().filter(|(_, files)| *files >= enough).min_by_key(|(root, files)| (*files, *root))
+    {
+        filters.push((format!("path {root}/** ({files} files)"), None, Some(format!("{root}/**"))));
+    }
+    filters
 }
 
 /// `search_bench` again on the database an `index` run left.
@@ -397,7 +456,8 @@ async fn search_existing(dirs: &[PathBuf], files: usize, database: &str, queries
     let work = tempfile::tempdir()?;
     let store: Arc<dyn Store> = Arc::new(store);
     let index = code_index(store, &work.path().join("cache"), work.path(), Arc::new(HashEmbedder));
-    search_bench("postgres", &index, TenantId(tenant), repository, &search_queries(&corpus, queries), Some(pool)).await
+    let queries = search_queries(&corpus, queries);
+    search_bench("postgres", &index, TenantId(tenant), repository, &queries, &search_filters(&corpus), Some(pool)).await
 }
 
 /// recall@10 against an exact scan: of the HNSW index alone (the 10

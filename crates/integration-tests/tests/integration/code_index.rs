@@ -918,3 +918,204 @@ async fn postgres_chunks_share_one_vector_per_content() {
     store.delete_repository(tenant, fork).await.expect("delete repository");
     assert!(vectors().await.is_empty(), "the last chunk took its vector with it");
 }
+
+/// A database indexed before `code_vectors` existed keeps its index through
+/// the migration: each distinct content gets one vector, every chunk points
+/// to it, and search, the embedding cache and vector release work on the
+/// migrated rows as on new ones.
+#[tokio::test]
+async fn postgres_code_vectors_migration_keeps_an_existing_index() {
+    use devops_models::CodeQuery;
+    use sqlx::migrate::Migrator;
+
+    const CODE_VECTORS: i64 = 20261123000001;
+    let Some(server) = devops_integration_tests::postgres_url() else { return };
+    let url = devops_integration_tests::fresh_postgres_database(&server).await;
+    let options = devops_store::ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
+    let store = devops_store::PostgresStore::connect(&options).await.expect("connect");
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
+    let mut before = Migrator::new(directory.as_path()).await.expect("migrations");
+    assert!(before.version_exists(CODE_VECTORS), "the migration under test is in the source");
+    before.migrations = before.iter().filter(|m| m.version < CODE_VECTORS).cloned().collect::<Vec<_>>().into();
+    before.run(store.pool()).await.expect("migrate to the schema before code_vectors");
+
+    let tenant = store.create_tenant("indexed-before").await.expect("tenant").id;
+    let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
+    let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
+    let axis = |n: usize| {
+        let mut vector = vec![0.0_f32; devops_indexer::embed::DIMENSIONS];
+        vector[n] = 1.0;
+        vector
+    };
+    let as_pgvector = |vector: &[f32]| format!("[{}]", vector.iter().map(f32::to_string).collect::<Vec<_>>().join(","));
+    // The old schema: every chunk holds its own embedding.
+    for (repository, path, content, n) in
+        [(upstream, "src/sign.rs", "sign", 0), (upstream, "src/only.rs", "only", 1), (fork, "lib/sign.rs", "sign", 0)]
+    {
+        sqlx::query(
+            "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
+             content_hash, content, search_text, embedder, embedding) \
+             VALUES ($1, $2, $3, 'rust', '', 1, 1, $4, $5, $5, $6, $7::vector)",
+        )
+        .bind(tenant.0)
+        .bind(repository)
+        .bind(path)
+        .bind(format!("hash-{content}"))
+        .bind(content)
+        .bind(HashEmbedder::ID)
+        .bind(as_pgvector(&axis(n)))
+        .execute(store.pool())
+        .await
+        .expect("chunk in the old schema");
+    }
+
+    store.migrate().await.expect("migrate to code_vectors");
+    let vectors = || async {
+        let hashes: Vec<String> =
+            sqlx::query_scalar("SELECT content_hash FROM code_vectors WHERE tenant_id = $1 ORDER BY content_hash")
+                .bind(tenant.0)
+                .fetch_all(store.pool())
+                .await
+                .expect("vectors");
+        hashes
+    };
+    assert_eq!(vectors().await, ["hash-only", "hash-sign"], "one vector per distinct content");
+    let embedding_column: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'code_chunks' AND column_name = 'embedding'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("columns");
+    assert_eq!(embedding_column, 0, "chunks no longer carry their own vector");
+
+    let code = store.code();
+    let cached = code
+        .embeddings_by_hash(tenant, HashEmbedder::ID, &["hash-sign".into(), "hash-gone".into()])
+        .await
+        .expect("embedding cache");
+    assert_eq!(cached.len(), 1);
+    assert_eq!(cached.get("hash-sign"), Some(&axis(0)), "the migrated vector is the stored embedding");
+    let query = CodeQuery {
+        embedder: HashEmbedder::ID.into(),
+        embedding: axis(0),
+        terms: vec![],
+        identifiers: vec![],
+        limit: 2,
+        repositories: vec![],
+        language: None,
+        path_regex: None,
+        mode: SearchMode::Vector,
+    };
+    let mut paths: Vec<String> =
+        code.search(tenant, &query).await.expect("search").into_iter().map(|hit| hit.path).collect();
+    paths.sort();
+    assert_eq!(paths, ["lib/sign.rs", "src/sign.rs"], "both copies of the nearest content");
+
+    store.delete_repository(tenant, upstream).await.expect("delete upstream");
+    assert_eq!(vectors().await, ["hash-sign"], "the fork still points to the shared vector");
+}
+
+/// The two orders in which a run reusing a vector can meet a run releasing
+/// it. A run that locked the vector first keeps it: the release skips it
+/// rather than wait. A run that comes second waits for the release, finds
+/// the vector gone and stores it again. Neither blocks or fails.
+#[tokio::test]
+async fn postgres_vector_release_races_with_reuse() {
+    use devops_models::NewCodeChunk;
+
+    let Some(store) = fresh_postgres_store().await else { return };
+    let tenant = store.create_tenant("release-race").await.expect("tenant").id;
+    let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
+    let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
+    let mut embedding = vec![0.0_f32; devops_indexer::embed::DIMENSIONS];
+    embedding[0] = 1.0;
+    let chunk = |path: &str| NewCodeChunk {
+        path: path.into(),
+        language: "rust".into(),
+        symbol: String::new(),
+        start_line: 1,
+        end_line: 1,
+        content_hash: "hash-shared".into(),
+        content: "shared".into(),
+        search_text: "shared".into(),
+        embedding: embedding.clone(),
+    };
+    let code = store.code();
+    let upstream_path = vec!["src/shared.rs".to_owned()];
+    let vector_count = || async {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM code_vectors WHERE tenant_id = $1")
+            .bind(tenant.0)
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        count
+    };
+
+    // The reusing run locks the vector first, as `replace_files` does.
+    code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_path, &[chunk("src/shared.rs")])
+        .await
+        .expect("upstream");
+    let mut reuse = store.pool().begin().await.expect("begin");
+    let locked: Vec<String> = sqlx::query_scalar(
+        "SELECT content_hash FROM code_vectors WHERE tenant_id = $1 AND content_hash = 'hash-shared' FOR KEY SHARE",
+    )
+    .bind(tenant.0)
+    .fetch_all(&mut *reuse)
+    .await
+    .expect("lock");
+    assert_eq!(locked.len(), 1);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_path, &[]),
+    )
+    .await
+    .expect("the release does not wait for the reusing run")
+    .expect("upstream drops its last chunk of the content");
+    assert_eq!(vector_count().await, 1, "a locked vector is left to the run that locked it");
+    sqlx::query(
+        "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
+         content_hash, content, search_text, embedder) \
+         VALUES ($1, $2, 'lib/shared.rs', 'rust', '', 1, 1, 'hash-shared', 'shared', 'shared', $3)",
+    )
+    .bind(tenant.0)
+    .bind(fork)
+    .bind(HashEmbedder::ID)
+    .execute(&mut *reuse)
+    .await
+    .expect("the reusing run points its chunk to the kept vector");
+    reuse.commit().await.expect("commit");
+
+    // The releasing run deletes first; the reusing run waits for it.
+    let mut release = store.pool().begin().await.expect("begin");
+    sqlx::query("DELETE FROM code_chunks WHERE tenant_id = $1 AND repository_id = $2")
+        .bind(tenant.0)
+        .bind(fork)
+        .execute(&mut *release)
+        .await
+        .expect("delete the last chunk");
+    let reusing = {
+        let code = store.code();
+        let chunks = [chunk("src/shared.rs")];
+        let paths = upstream_path.clone();
+        tokio::spawn(async move { code.replace_files(tenant, upstream, HashEmbedder::ID, &paths, &chunks).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!reusing.is_finished(), "the reusing run waits for the release to commit");
+    release.commit().await.expect("commit the release");
+    tokio::time::timeout(Duration::from_secs(10), reusing)
+        .await
+        .expect("the reusing run goes on once the release commits")
+        .expect("task")
+        .expect("the reusing run stores the vector again");
+    assert_eq!(vector_count().await, 1);
+    let hits: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM code_chunks c JOIN code_vectors v USING (tenant_id, embedder, content_hash) \
+         WHERE c.tenant_id = $1 AND c.repository_id = $2",
+    )
+    .bind(tenant.0)
+    .bind(upstream)
+    .fetch_one(store.pool())
+    .await
+    .expect("join");
+    assert_eq!(hits, 1, "the new chunk has its vector");
+}
