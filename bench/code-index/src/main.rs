@@ -73,6 +73,9 @@ enum Command {
         database: String,
         #[arg(long, default_value_t = 200)]
         queries: usize,
+        /// Latency only: skip the recall count (minutes of exact scans at 1M chunks).
+        #[arg(long)]
+        no_recall: bool,
     },
     /// Retrieval quality on a docstring → function set built from a Python
     /// source tree: MRR and recall@10 for lexical, vector and hybrid ranking.
@@ -345,12 +348,14 @@ async fn index_bench(
     Ok(())
 }
 
-/// One query per sampled file: its first line of some length.
+/// One query per sampled file: its first line of some length (search takes
+/// at most 1 000 characters).
 fn search_queries(corpus: &[(String, String)], queries: usize) -> Vec<String> {
     corpus
         .iter()
         .step_by((corpus.len() / queries).max(1))
-        .filter_map(|(_, text)| text.lines().find(|l| l.trim().len() > 20).map(|l| l.trim().to_owned()))
+        .filter_map(|(_, text)| text.lines().map(str::trim).find(|l| l.len() > 20 && l.chars().count() <= 1000))
+        .map(str::to_owned)
         .take(queries)
         .collect()
 }
@@ -447,7 +452,13 @@ fn search_filters(corpus: &[(String, String)]) -> Vec<Filter> {
 }
 
 /// `search_bench` again on the database an `index` run left.
-async fn search_existing(dirs: &[PathBuf], files: usize, database: &str, queries: usize) -> Result<()> {
+async fn search_existing(
+    dirs: &[PathBuf],
+    files: usize,
+    database: &str,
+    queries: usize,
+    no_recall: bool,
+) -> Result<()> {
     let corpus = corpus(dirs, files)?;
     let store = PostgresStore::connect(&connect_options(database.to_owned())).await?;
     let pool = store.pool().clone();
@@ -457,7 +468,8 @@ async fn search_existing(dirs: &[PathBuf], files: usize, database: &str, queries
     let store: Arc<dyn Store> = Arc::new(store);
     let index = code_index(store, &work.path().join("cache"), work.path(), Arc::new(HashEmbedder));
     let queries = search_queries(&corpus, queries);
-    search_bench("postgres", &index, TenantId(tenant), repository, &queries, &search_filters(&corpus), Some(pool)).await
+    let pool = (!no_recall).then_some(pool);
+    search_bench("postgres", &index, TenantId(tenant), repository, &queries, &search_filters(&corpus), pool).await
 }
 
 /// recall@10 against an exact scan: of the HNSW index alone (the 10
@@ -672,7 +684,9 @@ async fn main() -> Result<()> {
         Command::Index { dirs, files, postgres, queries, postgres_only } => {
             index_bench(&dirs, files, postgres.as_deref(), queries, postgres_only).await
         }
-        Command::Search { dirs, files, database, queries } => search_existing(&dirs, files, &database, queries).await,
+        Command::Search { dirs, files, database, queries, no_recall } => {
+            search_existing(&dirs, files, &database, queries, no_recall).await
+        }
         Command::Quality { dir, postgres, max_queries, max_files, model_dir } => {
             quality_bench(&dir, postgres.as_deref(), max_queries, max_files, model_dir.as_deref()).await
         }
