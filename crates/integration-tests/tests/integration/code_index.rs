@@ -1119,3 +1119,53 @@ async fn postgres_vector_release_races_with_reuse() {
     .expect("join");
     assert_eq!(hits, 1, "the new chunk has its vector");
 }
+
+/// The largest page of results a search may ask for stays within the
+/// graph walk's bounds: pgvector refuses an `hnsw.ef_search` over 1 000 once
+/// a connection has loaded it.
+#[tokio::test]
+async fn postgres_search_serves_the_largest_limit() {
+    use devops_models::{CodeQuery, NewCodeChunk};
+
+    let Some(store) = fresh_postgres_store().await else { return };
+    let tenant = store.create_tenant("large-pages").await.expect("tenant").id;
+    let repository = store.register_repository(tenant, "file:///pages", "pages").await.expect("repository").id;
+    let chunks: Vec<NewCodeChunk> = (0..120)
+        .map(|n| {
+            let mut embedding = vec![0.0_f32; devops_indexer::embed::DIMENSIONS];
+            embedding[n % devops_indexer::embed::DIMENSIONS] = 1.0;
+            embedding[(n + 1) % devops_indexer::embed::DIMENSIONS] = 0.5;
+            NewCodeChunk {
+                path: format!("src/f{n}.rs"),
+                language: "rust".into(),
+                symbol: String::new(),
+                start_line: 1,
+                end_line: 1,
+                content_hash: format!("hash-{n}"),
+                content: format!("fn f{n}() {{}}"),
+                search_text: format!("page f{n}"),
+                embedding,
+            }
+        })
+        .collect();
+    let paths: Vec<String> = chunks.iter().map(|c| c.path.clone()).collect();
+    let code = store.code();
+    code.replace_files(tenant, repository, HashEmbedder::ID, &paths, &chunks).await.expect("chunks");
+    let query = CodeQuery {
+        embedder: HashEmbedder::ID.into(),
+        embedding: chunks[0].embedding.clone(),
+        terms: vec!["page".into()],
+        identifiers: vec![],
+        limit: 100,
+        repositories: vec![],
+        language: None,
+        path_regex: None,
+        mode: SearchMode::Hybrid,
+    };
+    // Again on connections that have run a vector query, where pgvector
+    // checks the setting.
+    for _ in 0..6 {
+        let hits = code.search(tenant, &query).await.expect("a page of 100");
+        assert_eq!(hits.len(), 100);
+    }
+}
