@@ -375,48 +375,25 @@ async fn search_bench(
     filters: &[Filter],
     pool: Option<sqlx::PgPool>,
 ) -> Result<()> {
-    let mut latencies = Vec::new();
-    for query in queries {
-        let started = Instant::now();
-        let params = SearchParams { query: query.clone(), limit: 10, ..SearchParams::default() };
-        index.search(tenant, &params).await?;
-        latencies.push(started.elapsed());
-    }
-    latencies.sort();
-    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let (p50, p99, _) = timed_searches(index, tenant, queries, None, None).await?;
     let chunks = index.code.index_size(tenant, repository).await?.1;
     eprintln!(
         "{backend}: hybrid search over {chunks} chunks: p50 {p50:.2?}, p99 {p99:.2?} ({} queries)",
-        latencies.len()
+        queries.len()
     );
     emit(serde_json::json!({
-        "bench": "search", "backend": backend, "chunks": chunks, "queries": latencies.len(),
+        "bench": "search", "backend": backend, "chunks": chunks, "queries": queries.len(),
         "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
     }));
     for (filter, language, path_glob) in filters {
-        let mut latencies = Vec::new();
-        let mut short = 0;
-        for query in queries {
-            let started = Instant::now();
-            let params = SearchParams {
-                query: query.clone(),
-                limit: 10,
-                language: language.clone(),
-                path_glob: path_glob.clone(),
-                ..SearchParams::default()
-            };
-            let hits = index.search(tenant, &params).await?;
-            latencies.push(started.elapsed());
-            short += usize::from(hits.len() < 10);
-        }
-        latencies.sort();
-        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        let (p50, p99, short) =
+            timed_searches(index, tenant, queries, language.as_deref(), path_glob.as_deref()).await?;
         eprintln!(
             "{backend}: hybrid search, {filter}: p50 {p50:.2?}, p99 {p99:.2?}, {short} of {} queries under 10 results",
-            latencies.len()
+            queries.len()
         );
         emit(serde_json::json!({
-            "bench": "search", "backend": backend, "chunks": chunks, "filter": filter, "queries": latencies.len(),
+            "bench": "search", "backend": backend, "chunks": chunks, "filter": filter, "queries": queries.len(),
             "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3, "under_10": short,
         }));
     }
@@ -424,6 +401,34 @@ async fn search_bench(
         hnsw_recall(&pool, index, tenant, queries, chunks).await?;
     }
     Ok(())
+}
+
+/// Each query's top 10 once, query embedding included: p50, p99, and how
+/// many queries got fewer than 10 results.
+async fn timed_searches(
+    index: &CodeIndex,
+    tenant: TenantId,
+    queries: &[String],
+    language: Option<&str>,
+    path_glob: Option<&str>,
+) -> Result<(Duration, Duration, usize)> {
+    let mut latencies = Vec::with_capacity(queries.len());
+    let mut short = 0;
+    for query in queries {
+        let started = Instant::now();
+        let params = SearchParams {
+            query: query.clone(),
+            limit: 10,
+            language: language.map(str::to_owned),
+            path_glob: path_glob.map(str::to_owned),
+            ..SearchParams::default()
+        };
+        let hits = index.search(tenant, &params).await?;
+        latencies.push(started.elapsed());
+        short += usize::from(hits.len() < 10);
+    }
+    latencies.sort();
+    Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.99), short))
 }
 
 /// Filters for the filtered search passes: each language that holds at

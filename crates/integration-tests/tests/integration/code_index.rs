@@ -787,14 +787,72 @@ async fn git_cgi(
     response.body(axum::body::Body::from(rest.to_vec())).expect("response")
 }
 
-/// A migrated PostgreSQL store on a database of its own, when a server is configured.
-async fn fresh_postgres_store() -> Option<devops_store::PostgresStore> {
+/// A PostgreSQL store on an empty database of its own, when a server is configured.
+async fn unmigrated_postgres_store() -> Option<devops_store::PostgresStore> {
     let server = devops_integration_tests::postgres_url()?;
     let url = devops_integration_tests::fresh_postgres_database(&server).await;
     let options = devops_store::ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
-    let store = devops_store::PostgresStore::connect(&options).await.expect("connect");
+    Some(devops_store::PostgresStore::connect(&options).await.expect("connect"))
+}
+
+/// A migrated PostgreSQL store on a database of its own, when a server is configured.
+async fn fresh_postgres_store() -> Option<devops_store::PostgresStore> {
+    let store = unmigrated_postgres_store().await?;
     store.migrate().await.expect("migrate");
     Some(store)
+}
+
+/// A one-line Rust chunk whose content is also its search text and names its hash.
+fn stored_chunk(path: &str, content: &str, embedding: Vec<f32>) -> devops_models::NewCodeChunk {
+    devops_models::NewCodeChunk {
+        path: path.into(),
+        language: "rust".into(),
+        symbol: String::new(),
+        start_line: 1,
+        end_line: 1,
+        content_hash: format!("hash-{content}"),
+        content: content.into(),
+        search_text: content.into(),
+        embedding,
+    }
+}
+
+/// The unit vector along dimension `n`.
+fn axis(n: usize) -> Vec<f32> {
+    let mut vector = vec![0.0; devops_indexer::embed::DIMENSIONS];
+    vector[n] = 1.0;
+    vector
+}
+
+/// A query over the whole tenant, without identifiers or filters.
+fn code_query(mode: SearchMode, embedding: Vec<f32>, terms: &[&str], limit: u32) -> devops_models::CodeQuery {
+    devops_models::CodeQuery {
+        embedder: HashEmbedder::ID.into(),
+        embedding,
+        terms: terms.iter().map(|&term| term.to_owned()).collect(),
+        identifiers: vec![],
+        limit,
+        repositories: vec![],
+        language: None,
+        path_regex: None,
+        mode,
+    }
+}
+
+/// The content hashes the tenant holds vectors for, in order.
+async fn vector_hashes(store: &devops_store::PostgresStore, tenant: TenantId) -> Vec<String> {
+    sqlx::query_scalar("SELECT content_hash FROM code_vectors WHERE tenant_id = $1 ORDER BY content_hash")
+        .bind(tenant.0)
+        .fetch_all(store.pool())
+        .await
+        .expect("vectors")
+}
+
+/// Sorted paths of search hits.
+fn sorted_paths(hits: Vec<devops_models::CodeHit>) -> Vec<String> {
+    let mut paths: Vec<String> = hits.into_iter().map(|hit| hit.path).collect();
+    paths.sort();
+    paths
 }
 
 /// On a large index, a term most chunks hold is not required of full-text
@@ -803,43 +861,24 @@ async fn fresh_postgres_store() -> Option<devops_store::PostgresStore> {
 /// would stop at the candidate bound and miss it.
 #[tokio::test]
 async fn postgres_full_text_does_not_require_common_terms() {
-    use devops_models::{CodeQuery, NewCodeChunk};
-
     let Some(store) = fresh_postgres_store().await else { return };
     let tenant = store.create_tenant("large-index").await.expect("tenant").id;
     let repository = store.register_repository(tenant, "file:///large", "large").await.expect("repository").id;
 
     // 10 500 chunks hold `boilerpl`; the last one alone holds `needl`.
-    let chunk = |n: usize, terms: &str| NewCodeChunk {
-        path: format!("src/f{n}.rs"),
-        language: "rust".into(),
-        symbol: String::new(),
-        start_line: 1,
-        end_line: 1,
-        content_hash: format!("hash-{n}"),
-        content: terms.into(),
-        search_text: terms.into(),
-        // Zero vectors stay out of the HNSW index, which keeps the insert quick; this search is lexical.
-        embedding: vec![0.0; devops_indexer::embed::DIMENSIONS],
+    // Zero vectors stay out of the HNSW index, which keeps the insert quick; this search is lexical.
+    let chunk = |n: usize, terms: &str| {
+        stored_chunk(&format!("src/f{n}.rs"), terms, vec![0.0; devops_indexer::embed::DIMENSIONS])
     };
-    let mut chunks: Vec<NewCodeChunk> = (0..10_500).map(|n| chunk(n, &format!("boilerpl filler{n}"))).collect();
+    let mut chunks: Vec<_> = (0..10_500).map(|n| chunk(n, &format!("boilerpl filler{n}"))).collect();
     chunks.push(chunk(10_500, "needl haystack"));
     let paths: Vec<String> = chunks.iter().map(|c| c.path.clone()).collect();
     let code = store.code();
     code.replace_files(tenant, repository, HashEmbedder::ID, &paths, &chunks).await.expect("insert");
     sqlx::query("ANALYZE code_chunks").execute(store.pool()).await.expect("analyze");
 
-    let query = CodeQuery {
-        embedder: HashEmbedder::ID.into(),
-        embedding: vec![0.0; devops_indexer::embed::DIMENSIONS],
-        terms: vec!["boilerpl".into(), "needl".into()],
-        identifiers: vec![],
-        limit: 5,
-        repositories: vec![],
-        language: None,
-        path_regex: None,
-        mode: SearchMode::Lexical,
-    };
+    let query =
+        code_query(SearchMode::Lexical, vec![0.0; devops_indexer::embed::DIMENSIONS], &["boilerpl", "needl"], 5);
     let hits = code.search(tenant, &query).await.expect("search");
     assert_eq!(hits.first().map(|h| h.path.as_str()), Some("src/f10500.rs"), "{hits:?}");
 }
@@ -849,74 +888,33 @@ async fn postgres_full_text_does_not_require_common_terms() {
 /// goes with the last chunk that points to it, whichever way chunks go.
 #[tokio::test]
 async fn postgres_chunks_share_one_vector_per_content() {
-    use devops_models::{CodeQuery, NewCodeChunk};
-
     let Some(store) = fresh_postgres_store().await else { return };
     let tenant = store.create_tenant("shared-contents").await.expect("tenant").id;
     let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
     let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
 
-    let axis = |n: usize| {
-        let mut vector = vec![0.0; devops_indexer::embed::DIMENSIONS];
-        vector[n] = 1.0;
-        vector
-    };
-    let chunk = |path: &str, content: &str, n: usize| NewCodeChunk {
-        path: path.into(),
-        language: "rust".into(),
-        symbol: String::new(),
-        start_line: 1,
-        end_line: 1,
-        content_hash: format!("hash-{content}"),
-        content: content.into(),
-        search_text: content.into(),
-        embedding: axis(n),
-    };
     let code = store.code();
-    let upstream_chunks = [chunk("src/sign.rs", "sign", 0), chunk("src/only.rs", "only", 1)];
+    let upstream_chunks = [stored_chunk("src/sign.rs", "sign", axis(0)), stored_chunk("src/only.rs", "only", axis(1))];
     let upstream_paths: Vec<String> = upstream_chunks.iter().map(|c| c.path.clone()).collect();
     code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_paths, &upstream_chunks).await.expect("upstream");
     let fork_paths = vec!["lib/sign.rs".to_owned()];
-    code.replace_files(tenant, fork, HashEmbedder::ID, &fork_paths, &[chunk("lib/sign.rs", "sign", 0)])
+    code.replace_files(tenant, fork, HashEmbedder::ID, &fork_paths, &[stored_chunk("lib/sign.rs", "sign", axis(0))])
         .await
         .expect("fork");
-    let vectors = || async {
-        let hashes: Vec<String> =
-            sqlx::query_scalar("SELECT content_hash FROM code_vectors WHERE tenant_id = $1 ORDER BY content_hash")
-                .bind(tenant.0)
-                .fetch_all(store.pool())
-                .await
-                .expect("vectors");
-        hashes
-    };
-    assert_eq!(vectors().await, ["hash-only", "hash-sign"], "one vector per distinct content");
+    assert_eq!(vector_hashes(&store, tenant).await, ["hash-only", "hash-sign"], "one vector per distinct content");
 
-    let query = |repositories: Vec<uuid::Uuid>| CodeQuery {
-        embedder: HashEmbedder::ID.into(),
-        embedding: axis(0),
-        terms: vec![],
-        identifiers: vec![],
-        limit: 2,
-        repositories,
-        language: None,
-        path_regex: None,
-        mode: SearchMode::Vector,
-    };
-    let paths = |hits: Vec<devops_models::CodeHit>| {
-        let mut paths: Vec<String> = hits.into_iter().map(|hit| hit.path).collect();
-        paths.sort();
-        paths
-    };
-    let both = code.search(tenant, &query(vec![])).await.expect("search");
-    assert_eq!(paths(both), ["lib/sign.rs", "src/sign.rs"], "every copy of the nearest content");
-    let in_fork = code.search(tenant, &query(vec![fork])).await.expect("filtered search");
+    let query = code_query(SearchMode::Vector, axis(0), &[], 2);
+    let both = code.search(tenant, &query).await.expect("search");
+    assert_eq!(sorted_paths(both), ["lib/sign.rs", "src/sign.rs"], "every copy of the nearest content");
+    let in_fork_query = devops_models::CodeQuery { repositories: vec![fork], ..query };
+    let in_fork = code.search(tenant, &in_fork_query).await.expect("filtered search");
     assert_eq!(in_fork.first().map(|hit| hit.path.as_str()), Some("lib/sign.rs"), "{in_fork:?}");
 
     // Upstream drops both files: the shared content keeps its vector for the fork.
     code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_paths, &[]).await.expect("delete files");
-    assert_eq!(vectors().await, ["hash-sign"]);
+    assert_eq!(vector_hashes(&store, tenant).await, ["hash-sign"]);
     store.delete_repository(tenant, fork).await.expect("delete repository");
-    assert!(vectors().await.is_empty(), "the last chunk took its vector with it");
+    assert!(vector_hashes(&store, tenant).await.is_empty(), "the last chunk took its vector with it");
 }
 
 /// A database indexed before `code_vectors` existed keeps its index through
@@ -925,14 +923,10 @@ async fn postgres_chunks_share_one_vector_per_content() {
 /// migrated rows as on new ones.
 #[tokio::test]
 async fn postgres_code_vectors_migration_keeps_an_existing_index() {
-    use devops_models::CodeQuery;
     use sqlx::migrate::Migrator;
 
     const CODE_VECTORS: i64 = 20261123000001;
-    let Some(server) = devops_integration_tests::postgres_url() else { return };
-    let url = devops_integration_tests::fresh_postgres_database(&server).await;
-    let options = devops_store::ConnectOptions { url, max_connections: 4, connect_timeout: Duration::from_secs(10) };
-    let store = devops_store::PostgresStore::connect(&options).await.expect("connect");
+    let Some(store) = unmigrated_postgres_store().await else { return };
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
     let mut before = Migrator::new(directory.as_path()).await.expect("migrations");
     assert!(before.version_exists(CODE_VECTORS), "the migration under test is in the source");
@@ -942,11 +936,6 @@ async fn postgres_code_vectors_migration_keeps_an_existing_index() {
     let tenant = store.create_tenant("indexed-before").await.expect("tenant").id;
     let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
     let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
-    let axis = |n: usize| {
-        let mut vector = vec![0.0_f32; devops_indexer::embed::DIMENSIONS];
-        vector[n] = 1.0;
-        vector
-    };
     let as_pgvector = |vector: &[f32]| format!("[{}]", vector.iter().map(f32::to_string).collect::<Vec<_>>().join(","));
     // The old schema: every chunk holds its own embedding.
     for (repository, path, content, n) in
@@ -970,16 +959,7 @@ async fn postgres_code_vectors_migration_keeps_an_existing_index() {
     }
 
     store.migrate().await.expect("migrate to code_vectors");
-    let vectors = || async {
-        let hashes: Vec<String> =
-            sqlx::query_scalar("SELECT content_hash FROM code_vectors WHERE tenant_id = $1 ORDER BY content_hash")
-                .bind(tenant.0)
-                .fetch_all(store.pool())
-                .await
-                .expect("vectors");
-        hashes
-    };
-    assert_eq!(vectors().await, ["hash-only", "hash-sign"], "one vector per distinct content");
+    assert_eq!(vector_hashes(&store, tenant).await, ["hash-only", "hash-sign"], "one vector per distinct content");
     let embedding_column: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'code_chunks' AND column_name = 'embedding'",
     )
@@ -995,24 +975,11 @@ async fn postgres_code_vectors_migration_keeps_an_existing_index() {
         .expect("embedding cache");
     assert_eq!(cached.len(), 1);
     assert_eq!(cached.get("hash-sign"), Some(&axis(0)), "the migrated vector is the stored embedding");
-    let query = CodeQuery {
-        embedder: HashEmbedder::ID.into(),
-        embedding: axis(0),
-        terms: vec![],
-        identifiers: vec![],
-        limit: 2,
-        repositories: vec![],
-        language: None,
-        path_regex: None,
-        mode: SearchMode::Vector,
-    };
-    let mut paths: Vec<String> =
-        code.search(tenant, &query).await.expect("search").into_iter().map(|hit| hit.path).collect();
-    paths.sort();
-    assert_eq!(paths, ["lib/sign.rs", "src/sign.rs"], "both copies of the nearest content");
+    let hits = code.search(tenant, &code_query(SearchMode::Vector, axis(0), &[], 2)).await.expect("search");
+    assert_eq!(sorted_paths(hits), ["lib/sign.rs", "src/sign.rs"], "both copies of the nearest content");
 
     store.delete_repository(tenant, upstream).await.expect("delete upstream");
-    assert_eq!(vectors().await, ["hash-sign"], "the fork still points to the shared vector");
+    assert_eq!(vector_hashes(&store, tenant).await, ["hash-sign"], "the fork still points to the shared vector");
 }
 
 /// The two orders in which a run reusing a vector can meet a run releasing
@@ -1021,35 +988,13 @@ async fn postgres_code_vectors_migration_keeps_an_existing_index() {
 /// the vector gone and stores it again. Neither blocks or fails.
 #[tokio::test]
 async fn postgres_vector_release_races_with_reuse() {
-    use devops_models::NewCodeChunk;
-
     let Some(store) = fresh_postgres_store().await else { return };
     let tenant = store.create_tenant("release-race").await.expect("tenant").id;
     let upstream = store.register_repository(tenant, "file:///upstream", "upstream").await.expect("repository").id;
     let fork = store.register_repository(tenant, "file:///fork", "fork").await.expect("repository").id;
-    let mut embedding = vec![0.0_f32; devops_indexer::embed::DIMENSIONS];
-    embedding[0] = 1.0;
-    let chunk = |path: &str| NewCodeChunk {
-        path: path.into(),
-        language: "rust".into(),
-        symbol: String::new(),
-        start_line: 1,
-        end_line: 1,
-        content_hash: "hash-shared".into(),
-        content: "shared".into(),
-        search_text: "shared".into(),
-        embedding: embedding.clone(),
-    };
+    let chunk = |path: &str| stored_chunk(path, "shared", axis(0));
     let code = store.code();
     let upstream_path = vec!["src/shared.rs".to_owned()];
-    let vector_count = || async {
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM code_vectors WHERE tenant_id = $1")
-            .bind(tenant.0)
-            .fetch_one(store.pool())
-            .await
-            .expect("count");
-        count
-    };
 
     // The reusing run locks the vector first, as `replace_files` does.
     code.replace_files(tenant, upstream, HashEmbedder::ID, &upstream_path, &[chunk("src/shared.rs")])
@@ -1071,7 +1016,11 @@ async fn postgres_vector_release_races_with_reuse() {
     .await
     .expect("the release does not wait for the reusing run")
     .expect("upstream drops its last chunk of the content");
-    assert_eq!(vector_count().await, 1, "a locked vector is left to the run that locked it");
+    assert_eq!(
+        vector_hashes(&store, tenant).await,
+        ["hash-shared"],
+        "a locked vector is left to the run that locked it"
+    );
     sqlx::query(
         "INSERT INTO code_chunks (tenant_id, repository_id, path, language, symbol, start_line, end_line, \
          content_hash, content, search_text, embedder) \
@@ -1107,7 +1056,7 @@ async fn postgres_vector_release_races_with_reuse() {
         .expect("the reusing run goes on once the release commits")
         .expect("task")
         .expect("the reusing run stores the vector again");
-    assert_eq!(vector_count().await, 1);
+    assert_eq!(vector_hashes(&store, tenant).await, ["hash-shared"]);
     let hits: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM code_chunks c JOIN code_vectors v USING (tenant_id, embedder, content_hash) \
          WHERE c.tenant_id = $1 AND c.repository_id = $2",
@@ -1125,43 +1074,20 @@ async fn postgres_vector_release_races_with_reuse() {
 /// a connection has loaded it.
 #[tokio::test]
 async fn postgres_search_serves_the_largest_limit() {
-    use devops_models::{CodeQuery, NewCodeChunk};
-
     let Some(store) = fresh_postgres_store().await else { return };
     let tenant = store.create_tenant("large-pages").await.expect("tenant").id;
     let repository = store.register_repository(tenant, "file:///pages", "pages").await.expect("repository").id;
-    let chunks: Vec<NewCodeChunk> = (0..120)
+    let chunks: Vec<_> = (0..120)
         .map(|n| {
-            let mut embedding = vec![0.0_f32; devops_indexer::embed::DIMENSIONS];
-            embedding[n % devops_indexer::embed::DIMENSIONS] = 1.0;
+            let mut embedding = axis(n % devops_indexer::embed::DIMENSIONS);
             embedding[(n + 1) % devops_indexer::embed::DIMENSIONS] = 0.5;
-            NewCodeChunk {
-                path: format!("src/f{n}.rs"),
-                language: "rust".into(),
-                symbol: String::new(),
-                start_line: 1,
-                end_line: 1,
-                content_hash: format!("hash-{n}"),
-                content: format!("fn f{n}() {{}}"),
-                search_text: format!("page f{n}"),
-                embedding,
-            }
+            stored_chunk(&format!("src/f{n}.rs"), &format!("page f{n}"), embedding)
         })
         .collect();
     let paths: Vec<String> = chunks.iter().map(|c| c.path.clone()).collect();
     let code = store.code();
     code.replace_files(tenant, repository, HashEmbedder::ID, &paths, &chunks).await.expect("chunks");
-    let query = CodeQuery {
-        embedder: HashEmbedder::ID.into(),
-        embedding: chunks[0].embedding.clone(),
-        terms: vec!["page".into()],
-        identifiers: vec![],
-        limit: 100,
-        repositories: vec![],
-        language: None,
-        path_regex: None,
-        mode: SearchMode::Hybrid,
-    };
+    let query = code_query(SearchMode::Hybrid, chunks[0].embedding.clone(), &["page"], 100);
     // Again on connections that have run a vector query, where pgvector
     // checks the setting.
     for _ in 0..6 {
