@@ -17,6 +17,7 @@ pub mod policy;
 pub mod prompts;
 pub mod registry;
 pub mod resources;
+pub mod session_posts;
 pub mod session_routes;
 pub mod sessions;
 pub mod tenant_tools;
@@ -94,16 +95,25 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         shutdown: shutdown.clone(),
         allowed_hosts: config.mcp.allowed_hosts.clone(),
     };
-    let service = Arc::new(StreamableHttpService::new(
-        move || Ok(DevopsMcp::new(shared.clone())),
-        Arc::new(session_routes::InlineSessions::new(session_routes::IDLE_TIMEOUT, http_config.sse_retry)),
-        http_config,
+    let sessions = Arc::new(session_routes::InlineSessions::new(session_routes::IDLE_TIMEOUT, http_config.sse_retry));
+    let posts = Arc::new(session_posts::SessionPosts::new(
+        sessions.clone(),
+        http_config.allowed_hosts.clone(),
+        http_config.max_request_body_bytes,
+        http_config.sse_keep_alive,
+        http_config.cancellation_token.clone(),
     ));
+    let service =
+        Arc::new(StreamableHttpService::new(move || Ok(DevopsMcp::new(shared.clone())), sessions, http_config));
     // axum clones a route's service for every request, and rmcp's carries
     // its whole configuration: one shared instance costs a pointer instead.
     let mcp = axum::routing::any(move |request: axum::extract::Request| {
-        let service = service.clone();
+        let (service, posts) = (service.clone(), posts.clone());
         async move {
+            let request = match posts.serve(request).await {
+                Ok(answer) => return answer,
+                Err(request) => request,
+            };
             let posted = request.method() == axum::http::Method::POST;
             // Boxed: rmcp's request future is large, and inline it would be
             // copied with this one at every move.
@@ -125,6 +135,30 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         NAME,
         config.limits.max_request_body_bytes,
     )
+}
+
+/// Whether the Host header names an allowed host (DNS-rebinding
+/// protection); an entry without a port allows any port.
+pub(crate) fn host_allowed(headers: &axum::http::HeaderMap, allowed: &[String]) -> bool {
+    let Some(host) = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let (name, port) = match host.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((name, "")) => (name, None),
+            Some((name, port)) => match port.strip_prefix(':') {
+                Some(port) => (name, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    if name.is_empty() || name.contains('@') || port.is_some_and(|port| port.parse::<u16>().is_err()) {
+        return false;
+    }
+    allowed.iter().any(|entry| entry == host || entry.trim_start_matches('[').trim_end_matches(']') == name)
 }
 
 /// RFC 9728 protected-resource metadata, so standard clients can find the

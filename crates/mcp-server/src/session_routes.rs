@@ -58,7 +58,7 @@ pub enum SessionError {
     BadEventId(String),
 }
 
-type Events = UnboundedReceiverStream<ServerSseMessage>;
+pub type Events = UnboundedReceiverStream<ServerSseMessage>;
 
 /// The sessions of this replica.
 pub struct InlineSessions {
@@ -77,6 +77,41 @@ impl InlineSessions {
     fn find(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
         let sessions = self.sessions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         sessions.get(id).cloned().ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+
+    /// Whether the session is past its handshake: rmcp serializes requests
+    /// for a session being restored until then.
+    pub fn is_ready(&self, id: &SessionId) -> bool {
+        self.find(id).is_ok_and(|session| session.ready.load(Ordering::Acquire))
+    }
+
+    /// Hands a message to the session; its answer, the progress and the
+    /// requests made while serving it come on the stream returned.
+    pub fn request_stream(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<Events, SessionError> {
+        let session = self.find(id)?;
+        let events = {
+            let mut routes = session.routes();
+            let (stream, events) = routes.open_request_stream(self.sse_retry);
+            if let JsonRpcMessage::Request(request) = &message {
+                let key = ResourceKey::Request(request.id.clone());
+                if routes.resources.contains_key(&key) {
+                    // Its answer could not be told from the other's: refuse it
+                    // rather than leave one of the two streams hanging.
+                    let message = format!("request id {} is already in use in this session", request.id);
+                    let refusal =
+                        JsonRpcMessage::error(ErrorData::invalid_request(message, None), Some(request.id.clone()));
+                    routes.finish(stream, refusal);
+                    return Ok(events);
+                }
+                routes.bind(key, stream);
+                if let Some(token) = request.request.get_meta().get_progress_token() {
+                    routes.bind(ResourceKey::Progress(token), stream);
+                }
+            }
+            events
+        };
+        session.push(message)?;
+        Ok(events)
     }
 
     fn open(&self, id: SessionId) -> SessionTransport {
@@ -115,10 +150,8 @@ impl SessionManager for InlineSessions {
         Ok(response)
     }
 
-    /// Only a session past its handshake counts: rmcp serializes requests
-    /// for a session being restored until then.
     async fn has_session(&self, id: &SessionId) -> Result<bool, SessionError> {
-        Ok(self.find(id).is_ok_and(|session| session.ready.load(Ordering::Acquire)))
+        Ok(self.is_ready(id))
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), SessionError> {
@@ -134,30 +167,7 @@ impl SessionManager for InlineSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
-        let session = self.find(id)?;
-        let events = {
-            let mut routes = session.routes();
-            let (stream, events) = routes.open_request_stream(self.sse_retry);
-            if let JsonRpcMessage::Request(request) = &message {
-                let key = ResourceKey::Request(request.id.clone());
-                if routes.resources.contains_key(&key) {
-                    // Its answer could not be told from the other's: refuse it
-                    // rather than leave one of the two streams hanging.
-                    let message = format!("request id {} is already in use in this session", request.id);
-                    let refusal =
-                        JsonRpcMessage::error(ErrorData::invalid_request(message, None), Some(request.id.clone()));
-                    routes.finish(stream, refusal);
-                    return Ok(events);
-                }
-                routes.bind(key, stream);
-                if let Some(token) = request.request.get_meta().get_progress_token() {
-                    routes.bind(ResourceKey::Progress(token), stream);
-                }
-            }
-            events
-        };
-        session.push(message)?;
-        Ok(events)
+        self.request_stream(id, message)
     }
 
     async fn accept_message(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<(), SessionError> {

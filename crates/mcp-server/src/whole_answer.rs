@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Response, header};
-use bytes::BytesMut;
-use futures::StreamExt;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
 
 /// How long the head waits for the stream to end: long enough for a quick
 /// tool, short enough that a slow tool's client soon has its stream and the
@@ -29,7 +29,31 @@ pub async fn gather(response: Response<Body>, hold: Duration) -> Response<Body> 
         return response;
     }
     let (parts, body) = response.into_parts();
-    let mut events = body.into_data_stream();
+    let body = match gather_events(body.into_data_stream(), hold).await {
+        Gathered::Whole(whole) => Body::from(whole),
+        Gathered::Streaming { held, rest } => Body::from_stream(futures::stream::iter([Ok(held)]).chain(rest)),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// An event stream, as far as [`gather_events`] read it.
+pub enum Gathered<S> {
+    /// It ended within the hold: every event, in one buffer.
+    Whole(Bytes),
+    /// It goes on: the events read so far, then the rest.
+    Streaming { held: Bytes, rest: S },
+}
+
+/// The frames after the held ones: a failed frame, if one ended the hold,
+/// then the stream.
+pub type Rest<S, E> = futures::stream::Chain<futures::stream::Iter<std::option::IntoIter<Result<Bytes, E>>>, S>;
+
+/// Reads SSE frames until the stream ends or `hold` passes, or a frame that
+/// must not wait comes. A failed frame ends the hold; it stays in the rest.
+pub async fn gather_events<S, E>(mut events: S, hold: Duration) -> Gathered<Rest<S, E>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
     let mut held = BytesMut::new();
     let deadline = tokio::time::sleep(hold);
     tokio::pin!(deadline);
@@ -37,7 +61,7 @@ pub async fn gather(response: Response<Body>, hold: Duration) -> Response<Body> 
         tokio::select! {
             biased;
             event = events.next() => match event {
-                None => return Response::from_parts(parts, Body::from(held.freeze())),
+                None => return Gathered::Whole(held.freeze()),
                 Some(Ok(bytes)) => {
                     held.extend_from_slice(&bytes);
                     // A request may need the client's answer before the stream
@@ -47,13 +71,12 @@ pub async fn gather(response: Response<Body>, hold: Duration) -> Response<Body> 
                         break None;
                     }
                 }
-                Some(Err(err)) => break Some(err),
+                Some(Err(err)) => break Some(Err(err)),
             },
             () = &mut deadline => break None,
         }
     };
-    let rest = futures::stream::iter([Ok(held.freeze())]).chain(futures::stream::iter(failure.map(Err))).chain(events);
-    Response::from_parts(parts, Body::from_stream(rest))
+    Gathered::Streaming { held: held.freeze(), rest: futures::stream::iter(failure).chain(events) }
 }
 
 /// Whether an event carries a request or notification. Quotes inside JSON

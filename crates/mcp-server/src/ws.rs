@@ -49,17 +49,6 @@ pub struct WsState {
     pub allowed_hosts: Vec<String>,
 }
 
-/// Whether the Host header names an allowed host; an entry without a port
-/// allows any port.
-fn host_allowed(parts: &Parts, allowed: &[String]) -> bool {
-    let Some(host) = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    allowed.iter().any(|entry| entry == host || entry.trim_start_matches('[').trim_end_matches(']') == name)
-}
-
 /// The key from the header, the `api_key` query parameter, or a
 /// subprotocol value other than `mcp`, in that order.
 fn credential(parts: &Parts) -> Option<String> {
@@ -90,7 +79,7 @@ fn offers_mcp(parts: &Parts) -> bool {
 /// `GET /ws`: authenticates, then upgrades.
 pub async fn upgrade(State(state): State<WsState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
-    if !host_allowed(&parts, &state.allowed_hosts) {
+    if !crate::host_allowed(&parts.headers, &state.allowed_hosts) {
         return ApiError::new(ErrorCode::Forbidden, "this Host is not allowed").into_response();
     }
     let token = credential(&parts);
@@ -311,10 +300,10 @@ mod tests {
         let allowed =
             vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string(), "mcp.example.com:443".into()];
         for host in ["localhost:8080", "127.0.0.1", "[::1]:80", "mcp.example.com:443"] {
-            assert!(host_allowed(&parts(host), &allowed), "{host}");
+            assert!(crate::host_allowed(&parts(host).headers, &allowed), "{host}");
         }
-        for host in ["evil.example.com", "mcp.example.com:8443", "localhost.evil.com:80"] {
-            assert!(!host_allowed(&parts(host), &allowed), "{host}");
+        for host in ["evil.example.com", "mcp.example.com:8443", "localhost.evil.com:80", "localhost:http", "[::1"] {
+            assert!(!crate::host_allowed(&parts(host).headers, &allowed), "{host}");
         }
     }
 }

@@ -1,0 +1,258 @@
+//! A live session's request, answered without rmcp's HTTP layer.
+//!
+//! Nearly every POST to `/mcp` is a request of a session past its handshake,
+//! from a client that sends the headers the specification asks for. rmcp's
+//! `handle_post` answers those through a cancellation token, a keep-alive
+//! timer and an SSE encoder per request, and its answer is then held again
+//! by [`whole_answer`]. [`SessionPosts`] serves exactly that case itself:
+//! it hands the parsed request to the session through [`InlineSessions`],
+//! as rmcp would, and writes the events it gets back.
+//!
+//! Anything else goes to rmcp untouched, so rmcp's checks stay the only
+//! ones: what is served here is a subset of what rmcp accepts (a Host it
+//! allows, no Origin, plain `Accept` and `Content-Type`, a known
+//! `MCP-Protocol-Version` of the session-based revisions, a request with no
+//! protocol version of its own). A body that does not parse is handed back
+//! too, so its error reads as rmcp writes it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, ProtocolVersion};
+use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
+use tokio_util::sync::CancellationToken;
+
+use crate::session_routes::{Events, InlineSessions};
+use crate::whole_answer::{self, Gathered};
+
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const EVENT_STREAM: &str = "text/event-stream";
+const JSON: &str = "application/json";
+/// What a quiet stream sends, as rmcp's keep-alive does: an empty comment.
+const KEEP_ALIVE: &[u8] = b":\n\n";
+
+/// Serves the requests of live sessions; see the module's documentation.
+pub struct SessionPosts {
+    sessions: Arc<InlineSessions>,
+    allowed_hosts: Vec<String>,
+    max_body_bytes: usize,
+    keep_alive: Option<Duration>,
+    shutdown: CancellationToken,
+}
+
+impl SessionPosts {
+    /// `allowed_hosts`, the body limit, the keep-alive interval and the
+    /// shutdown token are the ones rmcp's service was given.
+    pub fn new(
+        sessions: Arc<InlineSessions>,
+        allowed_hosts: Vec<String>,
+        max_body_bytes: usize,
+        keep_alive: Option<Duration>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self { sessions, allowed_hosts, max_body_bytes, keep_alive, shutdown }
+    }
+
+    /// The answer to `request`, or `request` back (its body intact) for rmcp.
+    pub async fn serve(&self, request: Request) -> Result<Response<Body>, Request> {
+        let Some(session) = self.plain_session_request(request.method(), request.headers()) else {
+            return Err(request);
+        };
+        if !self.sessions.is_ready(&session) {
+            // rmcp restores it from the session store, or answers 404.
+            return Err(request);
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, self.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot read an MCP request body");
+                return Ok(plain(StatusCode::BAD_REQUEST, "Bad Request: cannot read the request body"));
+            }
+        };
+        let message = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+            Ok(JsonRpcMessage::Request(mut request)) if is_plain(&request.request) => {
+                request.request.extensions_mut().insert(parts);
+                JsonRpcMessage::Request(request)
+            }
+            _ => return Err(Request::from_parts(parts, Body::from(bytes))),
+        };
+        match self.sessions.request_stream(&session, message) {
+            Ok(events) => Ok(self.answer(events).await),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot hand a request to its MCP session");
+                Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+            }
+        }
+    }
+
+    /// The session a request names, if it is one this module serves. Its
+    /// Content-Length is checked here, so a body over the limit reaches rmcp
+    /// unread and gets rmcp's answer.
+    fn plain_session_request(&self, method: &Method, headers: &HeaderMap) -> Option<SessionId> {
+        let text = |name: HeaderName| headers.get(name).and_then(|value: &HeaderValue| value.to_str().ok());
+        let plain = method == Method::POST
+            && crate::host_allowed(headers, &self.allowed_hosts)
+            && !headers.contains_key(header::ORIGIN)
+            && text(header::CONTENT_TYPE).is_some_and(|value| essence(value).eq_ignore_ascii_case(JSON))
+            && text(header::ACCEPT).is_some_and(accepts_json_and_events)
+            && text(PROTOCOL_VERSION_HEADER).is_some_and(is_session_revision)
+            && text(header::CONTENT_LENGTH)
+                .and_then(|length| length.parse::<usize>().ok())
+                .is_some_and(|length| length <= self.max_body_bytes);
+        if !plain {
+            return None;
+        }
+        text(SESSION_HEADER).map(SessionId::from)
+    }
+
+    /// The whole answer if the session gives it within the hold; otherwise
+    /// the stream, kept alive while it is quiet, ending at shutdown.
+    async fn answer(&self, events: Events) -> Response<Body> {
+        let gathered =
+            whole_answer::gather_events(events.map(|event| Ok::<_, Infallible>(encode(&event))), whole_answer::HOLD)
+                .await;
+        let body = match gathered {
+            Gathered::Whole(bytes) => Body::from(bytes),
+            Gathered::Streaming { held, rest } => {
+                let rest = keep_alive(rest, self.keep_alive).take_until(self.shutdown.clone().cancelled_owned());
+                Body::from_stream(futures::stream::iter([Ok::<_, Infallible>(held)]).chain(rest))
+            }
+        };
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    }
+}
+
+/// A request of the session-based revisions that names no protocol version
+/// of its own; the handshake and `server/discover` are rmcp's.
+fn is_plain(request: &ClientRequest) -> bool {
+    !matches!(request, ClientRequest::InitializeRequest(_) | ClientRequest::DiscoverRequest(_))
+        && request.get_meta().protocol_version().is_none()
+}
+
+/// A known revision from before sessions were dropped (2026-07-28); those
+/// also predate the standard headers rmcp checks against the body.
+fn is_session_revision(version: &str) -> bool {
+    version < ProtocolVersion::V_2026_07_28.as_str()
+        && version < ProtocolVersion::STANDARD_HEADERS.as_str()
+        && ProtocolVersion::KNOWN_VERSIONS.iter().any(|known| known.as_str() == version)
+}
+
+/// An `Accept` that lists both types with no parameters; one with weights
+/// is left to rmcp's full reading.
+fn accepts_json_and_events(accept: &str) -> bool {
+    let (mut json, mut events) = (false, false);
+    for range in accept.split(',').map(str::trim) {
+        if range.contains(';') {
+            return false;
+        }
+        json |= range.eq_ignore_ascii_case(JSON);
+        events |= range.eq_ignore_ascii_case(EVENT_STREAM);
+    }
+    json && events
+}
+
+fn essence(media_type: &str) -> &str {
+    media_type.split_once(';').map_or(media_type, |(essence, _)| essence).trim()
+}
+
+/// One event as an SSE frame, laid out as rmcp writes it.
+fn encode(event: &ServerSseMessage) -> Bytes {
+    let mut frame = Vec::with_capacity(256);
+    frame.extend_from_slice(b"data: ");
+    if let Some(message) = &event.message {
+        serde_json::to_writer(&mut frame, message.as_ref()).expect("a server message is JSON");
+    }
+    frame.push(b'\n');
+    if let Some(id) = &event.event_id {
+        frame.extend_from_slice(b"id: ");
+        frame.extend_from_slice(id.as_bytes());
+        frame.push(b'\n');
+    }
+    if let Some(retry) = event.retry {
+        frame.extend_from_slice(format!("retry: {}\n", retry.as_millis()).as_bytes());
+    }
+    frame.push(b'\n');
+    frame.into()
+}
+
+/// `frames`, with an empty comment after every `every` without one.
+fn keep_alive<S>(frames: S, every: Option<Duration>) -> impl Stream<Item = Result<Bytes, Infallible>> + Send
+where
+    S: Stream<Item = Result<Bytes, Infallible>> + Send + Unpin,
+{
+    let every = every.unwrap_or(Duration::MAX);
+    futures::stream::unfold(frames, move |mut frames| async move {
+        match tokio::time::timeout(every, frames.next()).await {
+            Ok(frame) => frame.map(|frame| (frame, frames)),
+            Err(_quiet) => Some((Ok(Bytes::from_static(KEEP_ALIVE)), frames)),
+        }
+    })
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_accept_headers_are_read_here() {
+        assert!(accepts_json_and_events("application/json, text/event-stream"));
+        assert!(accepts_json_and_events("text/event-stream,APPLICATION/JSON"));
+        assert!(!accepts_json_and_events("application/json"));
+        assert!(!accepts_json_and_events("application/json;q=0, text/event-stream"), "weights are rmcp's");
+        assert!(!accepts_json_and_events("*/*"));
+    }
+
+    #[test]
+    fn only_the_session_revisions_are_served_here() {
+        for version in ["2025-03-26", "2025-06-18", "2025-11-25"] {
+            assert!(is_session_revision(version), "{version}");
+        }
+        for version in ["2026-07-28", "2024-01-01", "2025-06-18x", ""] {
+            assert!(!is_session_revision(version), "{version}");
+        }
+    }
+
+    #[test]
+    fn an_event_is_framed_as_rmcp_frames_it() {
+        let answer: rmcp::model::ServerJsonRpcMessage =
+            serde_json::from_value(serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {}})).expect("answer");
+        let mut event = ServerSseMessage::from_message(answer);
+        event.event_id = Some("1/0".into());
+        assert_eq!(&encode(&event)[..], b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\nid: 1/0\n\n");
+        let mut priming = ServerSseMessage::retry(Duration::from_secs(3));
+        priming.event_id = Some("0/0".into());
+        assert_eq!(&encode(&priming)[..], b"data: \nid: 0/0\nretry: 3000\n\n");
+    }
+
+    #[tokio::test]
+    async fn a_quiet_stream_is_kept_alive_until_its_next_frame() {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let frames = tokio_stream::wrappers::UnboundedReceiverStream::new(receiver);
+        let mut stream = Box::pin(keep_alive(frames, Some(Duration::from_millis(20))));
+        let quiet = stream.next().await.expect("a keep-alive").expect("frame");
+        assert_eq!(&quiet[..], KEEP_ALIVE);
+        sender.send(Ok(Bytes::from_static(b"data: {}\n\n"))).expect("send");
+        assert_eq!(&stream.next().await.expect("the event").expect("frame")[..], b"data: {}\n\n");
+        drop(sender);
+        assert!(stream.next().await.is_none(), "it ends with its frames");
+    }
+}
