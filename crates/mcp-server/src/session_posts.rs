@@ -210,7 +210,133 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::ServerJsonRpcMessage;
+    use rmcp::transport::Transport;
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    use serde_json::json;
+
     use super::*;
+    use crate::session_routes::{IDLE_TIMEOUT, SessionTransport};
+
+    const LIMIT: usize = 4096;
+
+    /// Posts over a session past its handshake, and the service's side of it.
+    async fn live_session() -> (SessionPosts, SessionId, SessionTransport) {
+        let sessions = Arc::new(InlineSessions::new(IDLE_TIMEOUT, Some(Duration::from_secs(3))));
+        let (id, mut service) = sessions.create_session().await.expect("session");
+        let initialize = serde_json::from_value(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .expect("initialize");
+        let serve = async {
+            service.receive().await.expect("the handshake");
+            let result = json!({"protocolVersion": "2025-06-18", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}});
+            service.send(server(json!({"jsonrpc": "2.0", "id": 0, "result": result}))).await.expect("send");
+        };
+        let (answered, ()) = tokio::join!(sessions.initialize_session(&id, initialize), serve);
+        answered.expect("initialized");
+        let posts = SessionPosts::new(sessions, vec!["localhost".into()], LIMIT, None, CancellationToken::new());
+        (posts, id, service)
+    }
+
+    fn server(message: serde_json::Value) -> ServerJsonRpcMessage {
+        serde_json::from_value(message).expect("a server message")
+    }
+
+    fn post(session: &SessionId, body: &str, edit: impl FnOnce(&mut HeaderMap)) -> Request {
+        let mut request = Request::post("/mcp")
+            .header(header::HOST, "localhost:8080")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_LENGTH, body.len())
+            .header(PROTOCOL_VERSION_HEADER, "2025-06-18")
+            .header(SESSION_HEADER, session.as_ref())
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        edit(request.headers_mut());
+        request
+    }
+
+    const CALL: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t","arguments":{}}}"#;
+
+    #[tokio::test]
+    async fn a_live_sessions_request_is_answered_whole() {
+        let (posts, session, mut service) = live_session().await;
+        let answer = async {
+            let Some(JsonRpcMessage::Request(request)) = service.receive().await else { panic!("the call") };
+            let parts = request.request.extensions().get::<axum::http::request::Parts>().expect("the HTTP parts");
+            assert_eq!(parts.headers[SESSION_HEADER], session.as_ref(), "the handler sees the request's headers");
+            service.send(server(json!({"jsonrpc": "2.0", "id": 7, "result": {"content": []}}))).await.expect("send");
+        };
+        let (served, ()) = tokio::join!(posts.serve(post(&session, CALL, |_| {})), answer);
+        let response = served.expect("served here, not by rmcp");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], EVENT_STREAM);
+        let body = axum::body::to_bytes(response.into_body(), LIMIT).await.expect("body");
+        assert_eq!(
+            std::str::from_utf8(&body).expect("text"),
+            "data: \nid: 0/0\nretry: 3000\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}\nid: 1/0\n\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn anything_unusual_is_left_to_rmcp_with_its_body_intact() {
+        let (posts, session, _service) = live_session().await;
+        let unknown = SessionId::from("no-such-session");
+        let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let with_version = r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-06-18"}}}"#;
+        let notification = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        let cases: Vec<(&str, Request)> = vec![
+            ("an unknown session", post(&unknown, CALL, |_| {})),
+            (
+                "a weighted Accept",
+                post(&session, CALL, |h| {
+                    h.insert(header::ACCEPT, HeaderValue::from_static("application/json;q=1, text/event-stream"));
+                }),
+            ),
+            (
+                "an Origin",
+                post(&session, CALL, |h| {
+                    h.insert(header::ORIGIN, HeaderValue::from_static("http://localhost:3000"));
+                }),
+            ),
+            (
+                "a Host not listed",
+                post(&session, CALL, |h| {
+                    h.insert(header::HOST, HeaderValue::from_static("evil.example.com"));
+                }),
+            ),
+            (
+                "the sessionless revision",
+                post(&session, CALL, |h| {
+                    h.insert(PROTOCOL_VERSION_HEADER, HeaderValue::from_static("2026-07-28"));
+                }),
+            ),
+            (
+                "no protocol version",
+                post(&session, CALL, |h| {
+                    h.remove(PROTOCOL_VERSION_HEADER);
+                }),
+            ),
+            (
+                "no length",
+                post(&session, CALL, |h| {
+                    h.remove(header::CONTENT_LENGTH);
+                }),
+            ),
+            ("a body over the limit", post(&session, &format!("{{\"pad\":\"{}\"}}", "x".repeat(LIMIT)), |_| {})),
+            ("not JSON", post(&session, "{not json", |_| {})),
+            ("a notification", post(&session, notification, |_| {})),
+            ("the handshake", post(&session, initialize, |_| {})),
+            ("a request naming its own version", post(&session, with_version, |_| {})),
+        ];
+        for (case, request) in cases {
+            let sent = request.headers().get(header::CONTENT_LENGTH).cloned();
+            let Err(declined) = posts.serve(request).await else { panic!("{case}: served here") };
+            let body = axum::body::to_bytes(declined.into_body(), 2 * LIMIT).await.expect("body");
+            if let Some(length) = sent {
+                assert_eq!(length.to_str().expect("length"), body.len().to_string(), "{case}: the body is whole");
+            }
+        }
+    }
 
     #[test]
     fn only_plain_accept_headers_are_read_here() {

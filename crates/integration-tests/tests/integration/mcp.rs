@@ -548,6 +548,53 @@ async fn bad_requests_get_json_rpc_errors_and_the_server_stays_up() {
     assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
 }
 
+/// A live session's plain request is answered by the server's own POST path,
+/// one with a weighted `Accept` by rmcp's: the two answers read the same.
+#[tokio::test]
+async fn both_post_paths_answer_a_session_alike() {
+    let (mcp, tenant) = fixture(Config::default()).await;
+    let key = mcp.key(tenant, vec![Scope::Write]).await;
+    let session = mcp.session(&key, &[]).await;
+    let session_id = session.session_id.clone().expect("a session");
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for accept in ["application/json, text/event-stream", "application/json;q=0.9, text/event-stream"] {
+        let response = client
+            .post(&mcp.url)
+            .bearer_auth(&key)
+            .header("accept", accept)
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("mcp-session-id", &session_id)
+            .body(
+                json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                "params": { "name": "list_contexts", "arguments": {} } })
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("send");
+        let head: Vec<_> = ["content-type", "cache-control", "x-accel-buffering"]
+            .into_iter()
+            .map(|name| response.headers().get(name).map(|value| value.to_str().expect("ascii").to_owned()))
+            .collect();
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        // Event ids name the POST's stream, which differs between the two.
+        let body: Vec<String> = body
+            .lines()
+            .map(|line| match line.strip_prefix("id: ") {
+                Some(id) => format!("id: {}", id.split('/').next().unwrap_or_default()),
+                None => line.to_owned(),
+            })
+            .collect();
+        answers.push((status, head, body));
+    }
+    assert_eq!(answers[0].0, StatusCode::OK);
+    assert!(answers[0].2.iter().any(|line| line.contains("\"structuredContent\"")), "{:?}", answers[0].2);
+    assert_eq!(answers[0], answers[1]);
+}
+
 mod websocket {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
