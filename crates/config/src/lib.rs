@@ -395,6 +395,11 @@ pub struct McpConfig {
     /// Host header values `/mcp` accepts (DNS-rebinding protection). An
     /// entry without a port matches any port.
     pub allowed_hosts: Vec<String>,
+    /// Browser origins `/mcp` and `/ws` accept, as `scheme://host[:port]`;
+    /// `:*` matches any port, and so (as for hosts) does an entry without
+    /// one; `null` matches `Origin: null`. A request with no `Origin` (any
+    /// client but a browser) passes; one with an origin not listed gets 403.
+    pub allowed_origins: Vec<String>,
     /// Serve without sessions, so any replica can answer any request.
     pub stateless: bool,
     /// How long a session can be restored on another replica after it was
@@ -415,6 +420,10 @@ impl Default for McpConfig {
     fn default() -> Self {
         Self {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: ["http", "https"]
+                .into_iter()
+                .flat_map(|scheme| ["localhost", "127.0.0.1", "[::1]"].map(|host| format!("{scheme}://{host}:*")))
+                .collect(),
             stateless: false,
             session_ttl_secs: 24 * 60 * 60,
             max_output_bytes: 64 * 1024,

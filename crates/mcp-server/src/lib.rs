@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod conformance;
+pub mod dns_rebinding;
 pub mod handler;
 pub mod output;
 pub mod policy;
@@ -80,6 +81,9 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         .with_json_response(config.mcp.stateless)
         .with_cancellation_token(shutdown.child_token())
         .with_allowed_hosts(config.mcp.allowed_hosts.clone())
+        .with_allowed_origins(config.mcp.allowed_origins.clone())
+        // An empty list refuses every browser origin rather than none.
+        .enforce_origin_validation()
         .with_max_request_body_bytes(config.limits.max_request_body_bytes);
     let session_ttl = std::time::Duration::from_secs(config.mcp.session_ttl_secs);
     if !config.mcp.stateless {
@@ -94,6 +98,7 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         max_frame_bytes: config.limits.max_request_body_bytes,
         shutdown: shutdown.clone(),
         allowed_hosts: config.mcp.allowed_hosts.clone(),
+        allowed_origins: config.mcp.allowed_origins.clone(),
     };
     let sessions = Arc::new(session_routes::InlineSessions::new(session_routes::IDLE_TIMEOUT, http_config.sse_retry));
     let posts = Arc::new(session_posts::SessionPosts::new(
@@ -135,30 +140,6 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         NAME,
         config.limits.max_request_body_bytes,
     )
-}
-
-/// Whether the Host header names an allowed host (DNS-rebinding
-/// protection); an entry without a port allows any port.
-pub(crate) fn host_allowed(headers: &axum::http::HeaderMap, allowed: &[String]) -> bool {
-    let Some(host) = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    let (name, port) = match host.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((name, "")) => (name, None),
-            Some((name, port)) => match port.strip_prefix(':') {
-                Some(port) => (name, Some(port)),
-                None => return false,
-            },
-            None => return false,
-        },
-        None => match host.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
-        },
-    };
-    if name.is_empty() || name.contains('@') || port.is_some_and(|port| port.parse::<u16>().is_err()) {
-        return false;
-    }
-    allowed.iter().any(|entry| entry == host || entry.trim_start_matches('[').trim_end_matches(']') == name)
 }
 
 /// RFC 9728 protected-resource metadata, so standard clients can find the

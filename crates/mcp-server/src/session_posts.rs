@@ -28,6 +28,7 @@ use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, J
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
 use tokio_util::sync::CancellationToken;
 
+use crate::dns_rebinding;
 use crate::session_routes::{Events, InlineSessions};
 use crate::whole_answer::{self, Gathered};
 
@@ -99,7 +100,7 @@ impl SessionPosts {
     fn plain_session_request(&self, method: &Method, headers: &HeaderMap) -> Option<SessionId> {
         let text = |name: HeaderName| headers.get(name).and_then(|value: &HeaderValue| value.to_str().ok());
         let plain = method == Method::POST
-            && crate::host_allowed(headers, &self.allowed_hosts)
+            && dns_rebinding::host_allowed(headers, &self.allowed_hosts)
             && !headers.contains_key(header::ORIGIN)
             && text(header::CONTENT_TYPE).is_some_and(|value| essence(value).eq_ignore_ascii_case(JSON))
             && text(header::ACCEPT).is_some_and(accepts_json_and_events)

@@ -23,6 +23,7 @@ use rmcp::service::serve_server_with_ct;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, PollSender};
 
+use crate::dns_rebinding;
 use crate::handler::{DevopsMcp, Shared};
 use crate::policy::{READONLY_HEADER, TOOLSETS_HEADER};
 use devops_models::Principal;
@@ -47,6 +48,10 @@ pub struct WsState {
     pub shutdown: CancellationToken,
     /// The `mcp.allowed_hosts` that `/mcp` enforces too (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
+    /// The `mcp.allowed_origins` that `/mcp` enforces too: a browser page
+    /// of another origin must not reach the server through a WebSocket,
+    /// which no CORS preflight guards.
+    pub allowed_origins: Vec<String>,
 }
 
 /// The key from the header, the `api_key` query parameter, or a
@@ -79,8 +84,11 @@ fn offers_mcp(parts: &Parts) -> bool {
 /// `GET /ws`: authenticates, then upgrades.
 pub async fn upgrade(State(state): State<WsState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
-    if !crate::host_allowed(&parts.headers, &state.allowed_hosts) {
+    if !dns_rebinding::host_allowed(&parts.headers, &state.allowed_hosts) {
         return ApiError::new(ErrorCode::Forbidden, "this Host is not allowed").into_response();
+    }
+    if !dns_rebinding::origin_allowed(&parts.headers, &state.allowed_origins) {
+        return ApiError::new(ErrorCode::Forbidden, "this Origin is not allowed").into_response();
     }
     let token = credential(&parts);
     let principal = match state.authenticator.authenticate(token.as_deref()).await {
@@ -269,10 +277,6 @@ mod tests {
 
     use super::*;
 
-    fn parts(host: &str) -> Parts {
-        Request::builder().header("host", host).body(()).expect("request").into_parts().0
-    }
-
     #[test]
     fn messages_carry_what_the_policy_reads_from_the_upgrade() {
         let (mut upgrade, ()) = Request::builder()
@@ -293,17 +297,5 @@ mod tests {
         let policy = crate::policy::Policy::from_parts(&parts).expect("policy");
         assert_eq!(Some(policy), crate::policy::Policy::from_parts(&upgrade));
         assert!(parts.headers.get("authorization").is_none(), "the key stays out of every message");
-    }
-
-    #[test]
-    fn hosts_are_checked_like_the_http_transport() {
-        let allowed =
-            vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string(), "mcp.example.com:443".into()];
-        for host in ["localhost:8080", "127.0.0.1", "[::1]:80", "mcp.example.com:443"] {
-            assert!(crate::host_allowed(&parts(host).headers, &allowed), "{host}");
-        }
-        for host in ["evil.example.com", "mcp.example.com:8443", "localhost.evil.com:80", "localhost:http", "[::1"] {
-            assert!(!crate::host_allowed(&parts(host).headers, &allowed), "{host}");
-        }
     }
 }

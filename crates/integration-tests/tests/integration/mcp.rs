@@ -722,6 +722,58 @@ mod websocket {
         assert_eq!(closed.map(|f| f.code), Some(CloseCode::Size));
     }
 
+    /// DNS rebinding and cross-origin pages: a Host or an Origin not listed
+    /// is refused on both transports, before the key is even looked at; a
+    /// listed browser origin and a client sending none are served.
+    #[tokio::test]
+    async fn rebound_hosts_and_foreign_origins_are_refused_on_both_transports() {
+        let (mcp, tenant) = fixture(Config::default()).await;
+        let key = mcp.key(tenant, vec![Scope::Write]).await;
+        let initialize = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "page", "version": "0" } } });
+        let post = |headers: &[(&str, &str)]| {
+            let mut request = reqwest::Client::new()
+                .post(&mcp.url)
+                .bearer_auth(&key)
+                .header("accept", "application/json, text/event-stream")
+                .json(&initialize);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.send()
+        };
+        let upgrade = |headers: &[(&str, &str)]| {
+            let url = mcp.url.replace("http://", "ws://").replace("/mcp", "/ws");
+            let mut request = url.into_client_request().expect("request");
+            request.headers_mut().insert("sec-websocket-protocol", "mcp".parse().expect("header"));
+            request.headers_mut().insert("authorization", format!("Bearer {key}").parse().expect("header"));
+            for (name, value) in headers {
+                let name: reqwest::header::HeaderName = name.parse().expect("name");
+                request.headers_mut().insert(name, value.parse().expect("header"));
+            }
+            tokio_tungstenite::connect_async(request)
+        };
+        for refused in [
+            [("origin", "http://evil.example.com")],
+            [("origin", "http://localhost.evil.com:6274")],
+            [("host", "evil.example.com")],
+        ] {
+            let answer = post(&refused).await.expect("send");
+            assert_eq!(answer.status(), StatusCode::FORBIDDEN, "/mcp with {refused:?}");
+            match upgrade(&refused).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    assert_eq!(response.status(), StatusCode::FORBIDDEN, "/ws with {refused:?}")
+                }
+                other => panic!("/ws with {refused:?}: {:?}", other.map(|_| "upgraded")),
+            }
+        }
+        for served in [&[("origin", "http://localhost:6274")][..], &[]] {
+            let answer = post(served).await.expect("send");
+            assert_eq!(answer.status(), StatusCode::OK, "/mcp with {served:?}");
+            assert!(upgrade(served).await.is_ok(), "/ws with {served:?}");
+        }
+    }
+
     #[tokio::test]
     async fn tenants_are_isolated_over_websocket_too() {
         let (mcp, a) = fixture(Config::default()).await;
