@@ -24,7 +24,10 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, ProtocolVersion};
+use rmcp::model::{
+    CallToolRequest, ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, JsonRpcRequest,
+    JsonRpcVersion2_0, ProtocolVersion, RequestId,
+};
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +81,7 @@ impl SessionPosts {
                 return Ok(plain(StatusCode::BAD_REQUEST, "Bad Request: cannot read the request body"));
             }
         };
-        let message = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+        let message = match parse(&bytes) {
             Ok(JsonRpcMessage::Request(mut request)) if is_plain(&request.request) => {
                 request.request.extensions_mut().insert(parts);
                 JsonRpcMessage::Request(request)
@@ -134,6 +137,35 @@ impl SessionPosts {
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         response
     }
+}
+
+/// The message in `body`, read as rmcp reads it. rmcp tries a request
+/// against every kind of request in turn, from a buffered copy of the
+/// whole message; a tool call, nearly every request, is read directly, and
+/// anything that does not read so is left to rmcp's reading, so the result
+/// is the same.
+fn parse(body: &[u8]) -> serde_json::Result<ClientJsonRpcMessage> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        jsonrpc: JsonRpcVersion2_0,
+        id: RequestId,
+        #[serde(borrow)]
+        method: std::borrow::Cow<'a, str>,
+        // rmcp refuses a message with these beside a method.
+        result: Option<serde::de::IgnoredAny>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    if let Ok(Envelope { jsonrpc, id, method, result: None, error: None }) = serde_json::from_slice(body)
+        && method == "tools/call"
+        && let Ok(call) = serde_json::from_slice::<CallToolRequest>(body)
+    {
+        return Ok(JsonRpcMessage::Request(JsonRpcRequest {
+            jsonrpc,
+            id,
+            request: ClientRequest::CallToolRequest(call),
+        }));
+    }
+    serde_json::from_slice(body)
 }
 
 /// A request of the session-based revisions that names no protocol version
@@ -337,6 +369,28 @@ mod tests {
                 assert_eq!(length.to_str().expect("length"), body.len().to_string(), "{case}: the body is whole");
             }
         }
+    }
+
+    #[test]
+    fn a_tool_call_reads_as_rmcp_reads_it() {
+        let bodies = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"n":1.5,"s":"x"}}}"#,
+            r#"{"id":"a","method":"tools/call","jsonrpc":"2.0","params":{"name":"t","_meta":{"progressToken":"p"}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t"},"result":{}}"#,
+            r#"{"jsonrpc":"1.0","id":4,"method":"tools/call","params":{"name":"t"}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}"#,
+        ];
+        for body in bodies {
+            let ours = parse(body.as_bytes()).map(|message| serde_json::to_value(message).expect("json"));
+            let rmcps = serde_json::from_str::<ClientJsonRpcMessage>(body)
+                .map(|message| serde_json::to_value(message).expect("json"));
+            assert_eq!(ours.as_ref().ok(), rmcps.as_ref().ok(), "{body}");
+            assert_eq!(ours.is_err(), rmcps.is_err(), "{body}");
+        }
+        let Ok(JsonRpcMessage::Request(call)) = parse(bodies[1].as_bytes()) else { panic!("a request") };
+        assert!(matches!(call.request, ClientRequest::CallToolRequest(_)), "a tool call");
+        assert!(call.request.get_meta().get_progress_token().is_some(), "the progress token reaches the handler");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Authentication of API keys, for every HTTP surface but the operational
 //! endpoints. The resolved [`Principal`] rides in the request extensions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,12 +52,47 @@ pub struct Authenticator {
     /// Set on resources that publish RFC 9728 metadata: the configured public
     /// base URL, or empty to derive it from the request's Host.
     resource_metadata: Option<String>,
+    decoded: Arc<DecodedCredentials>,
+}
+
+/// Each key's cached record as last decoded. The cache stays the source of
+/// truth: a record that changed (revoked, rotated, expired from the cache)
+/// is read again; only bytes seen before skip the JSON.
+#[derive(Default)]
+struct DecodedCredentials(std::sync::Mutex<HashMap<String, (Vec<u8>, ApiKeyCredential)>>);
+
+/// Bounds the memory a flood of distinct keys can take; past it the table
+/// starts again.
+const MAX_DECODED: usize = 10_000;
+
+impl DecodedCredentials {
+    fn decode(&self, cache_key: &str, bytes: Vec<u8>) -> Option<ApiKeyCredential> {
+        let mut decoded = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((seen, credential)) = decoded.get(cache_key)
+            && *seen == bytes
+        {
+            return Some(credential.clone());
+        }
+        let credential: ApiKeyCredential = serde_json::from_slice(&bytes).ok()?;
+        if decoded.len() >= MAX_DECODED {
+            decoded.clear();
+        }
+        decoded.insert(cache_key.to_owned(), (bytes, credential.clone()));
+        Some(credential)
+    }
 }
 
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, auth: &devops_config::AuthConfig) -> Self {
         let jwt = (!auth.jwt.jwks_url.is_empty()).then(|| Arc::new(JwtVerifier::new(auth.jwt.clone())));
-        Self { store, cache, anonymous_is_dev_admin: auth.disabled, jwt, resource_metadata: None }
+        Self {
+            store,
+            cache,
+            anonymous_is_dev_admin: auth.disabled,
+            jwt,
+            resource_metadata: None,
+            decoded: Arc::default(),
+        }
     }
 
     /// Points 401 challenges at this resource's RFC 9728 metadata.
@@ -93,7 +129,7 @@ impl Authenticator {
         let cache_key = cache_key(&parsed.prefix());
         match self.cache.get(&cache_key).await {
             Ok(Some(bytes)) => {
-                if let Ok(credential) = serde_json::from_slice(&bytes) {
+                if let Some(credential) = self.decoded.decode(&cache_key, bytes) {
                     return Ok(Some(credential));
                 }
             }
@@ -242,5 +278,32 @@ mod tests {
         assert_eq!(bearer_token(&headers), None);
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn a_cached_record_is_decoded_again_once_it_changes() {
+        let key = devops_models::ApiKey {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: devops_models::TenantId::new(),
+            name: "k".into(),
+            prefix: "dmcp_abc".into(),
+            scopes: vec![Scope::Write],
+            created_at: Utc::now(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        let live = ApiKeyCredential { key: key.clone(), hash: "h".into() };
+        let revoked =
+            ApiKeyCredential { key: devops_models::ApiKey { revoked_at: Some(Utc::now()), ..key }, hash: "h".into() };
+        let bytes = |credential: &ApiKeyCredential| serde_json::to_vec(credential).expect("json");
+        let decoded = DecodedCredentials::default();
+        for _ in 0..2 {
+            let seen = decoded.decode("api-key:dmcp_abc", bytes(&live)).expect("decoded");
+            assert!(!seen.key.is_revoked());
+        }
+        let seen = decoded.decode("api-key:dmcp_abc", bytes(&revoked)).expect("decoded");
+        assert!(seen.key.is_revoked(), "new bytes are read, not the old decoding");
+        assert!(decoded.decode("api-key:dmcp_abc", b"{not json".to_vec()).is_none());
     }
 }
