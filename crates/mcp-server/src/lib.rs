@@ -126,10 +126,8 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
             if posted { whole_answer::gather(response, whole_answer::HOLD).await } else { response }
         }
     });
-    let mcp_routes = Router::new()
-        .route("/mcp", mcp)
-        .layer(from_fn_with_state(owners, sessions::bind_to_tenant))
-        .layer(from_fn_with_state(authenticator, auth::require_auth));
+    let mcp_routes =
+        Router::new().route("/mcp", mcp).layer(from_fn_with_state(McpGuard { authenticator, owners }, guard));
     let ws_routes = Router::new().route("/ws", axum::routing::get(ws::upgrade)).with_state(ws_state);
     let metadata = Router::new()
         .route(auth::RESOURCE_METADATA_PATH, axum::routing::get(resource_metadata))
@@ -140,6 +138,25 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         NAME,
         config.limits.max_request_body_bytes,
     )
+}
+
+#[derive(Clone)]
+struct McpGuard {
+    authenticator: Authenticator,
+    owners: SessionOwners,
+}
+
+/// `/mcp`'s one middleware: authentication, then the session's tenant. One
+/// layer rather than two, as each costs a boxed clone and future per request.
+async fn guard(
+    axum::extract::State(guard): axum::extract::State<McpGuard>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Err(refusal) = auth::admit(&guard.authenticator, &mut request).await {
+        return refusal;
+    }
+    sessions::bind_to_tenant(&guard.owners, request, next).await
 }
 
 /// RFC 9728 protected-resource metadata, so standard clients can find the

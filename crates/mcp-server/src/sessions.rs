@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -89,9 +89,9 @@ impl SessionOwners {
     }
 }
 
-/// Middleware after authentication: a request naming a session must come
+/// Runs after authentication: a request naming a session must come
 /// from the session's tenant; a response that opens a session records it.
-pub async fn bind_to_tenant(State(owners): State<SessionOwners>, request: Request, next: Next) -> Response {
+pub async fn bind_to_tenant(owners: &SessionOwners, request: Request, next: Next) -> Response {
     let Some(tenant) = request.extensions().get::<Principal>().map(|p| p.tenant_id) else {
         return next.run(request).await;
     };

@@ -221,12 +221,21 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// Middleware: authenticates the request or answers 401 with a JSON error
 /// and a `WWW-Authenticate` challenge.
 pub async fn require_auth(State(auth): State<Authenticator>, mut request: Request, next: Next) -> Response {
+    match admit(&auth, &mut request).await {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// Authenticates a request and adds its principal, or gives the refusal to
+/// answer with: [`require_auth`] for middleware that does more.
+pub async fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Response> {
     match auth.authenticate(bearer_token(request.headers())).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            Ok(())
         }
-        Err(err) => unauthorized(err, auth.metadata_url(request.headers()).as_deref()),
+        Err(err) => Err(unauthorized(err, auth.metadata_url(request.headers()).as_deref())),
     }
 }
 
