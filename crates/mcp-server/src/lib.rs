@@ -127,7 +127,7 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         }
     });
     let mcp_routes =
-        Router::new().route("/mcp", mcp).layer(from_fn_with_state(McpGuard { authenticator, owners }, guard));
+        Router::new().route("/mcp", mcp).layer(from_fn_with_state(Arc::new(McpGuard { authenticator, owners }), guard));
     let ws_routes = Router::new().route("/ws", axum::routing::get(ws::upgrade)).with_state(ws_state);
     let metadata = Router::new()
         .route(auth::RESOURCE_METADATA_PATH, axum::routing::get(resource_metadata))
@@ -140,7 +140,7 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
     )
 }
 
-#[derive(Clone)]
+/// Shared behind an `Arc`: axum clones a middleware's state per request.
 struct McpGuard {
     authenticator: Authenticator,
     owners: SessionOwners,
@@ -149,7 +149,7 @@ struct McpGuard {
 /// `/mcp`'s one middleware: authentication, then the session's tenant. One
 /// layer rather than two, as each costs a boxed clone and future per request.
 async fn guard(
-    axum::extract::State(guard): axum::extract::State<McpGuard>,
+    axum::extract::State(guard): axum::extract::State<Arc<McpGuard>>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
