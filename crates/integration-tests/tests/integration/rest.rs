@@ -323,9 +323,26 @@ async fn docs_and_health_are_open_and_the_api_is_described() {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
-    let metrics =
-        api.client.get(format!("{}/metrics", api.base)).send().await.expect("send").text().await.expect("text");
-    assert!(metrics.contains("http_requests_total"), "requests are counted");
+    // Each route, method and status is its own series, counted per request.
+    let count = |metrics: &str, status: &str| -> u64 {
+        let series = format!("route=\"/api/v1/openapi.json\",status=\"{status}\"");
+        metrics
+            .lines()
+            .find(|line| line.starts_with("http_requests_total{") && line.contains(&series))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let scrape = || async {
+        api.client.get(format!("{}/metrics", api.base)).send().await.expect("send").text().await.expect("text")
+    };
+    let before = scrape().await;
+    assert!(count(&before, "200") >= 1, "requests are counted: {before}");
+    api.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    api.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    api.call(reqwest::Method::POST, "/api/v1/openapi.json", None, None).await;
+    let after = scrape().await;
+    assert_eq!(count(&after, "200"), count(&before, "200") + 2, "{after}");
+    assert_eq!(count(&after, "405"), count(&before, "405") + 1, "another status, another series: {after}");
 }
 
 mod jwt {
