@@ -1,19 +1,16 @@
 //! HTTP plumbing shared by the services: JSON extraction with coded errors,
 //! common layers, request metrics and graceful serving.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use devops_errors::{ApiError, ErrorCode};
-use metrics::{Counter, Histogram};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -67,65 +64,14 @@ pub fn with_common_layers(router: Router, service: &'static str, max_body_bytes:
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| ApiError::new(ErrorCode::Internal, "internal error").into_response()))
         // One layer for both: each costs a boxed clone and future per request.
-        .layer(middleware::from_fn_with_state(Arc::new(RequestMetrics::new(service)), observe))
+        .layer(middleware::from_fn(move |req, next| observe(service, req, next)))
 }
 
 /// Runs the request in its trace span and records its metrics.
-async fn observe(State(metrics): State<Arc<RequestMetrics>>, request: Request, next: Next) -> Response {
+async fn observe(service: &'static str, request: Request, next: Next) -> Response {
     use tracing::Instrument;
     let span = request_span(&request);
-    metrics.record(request, next).instrument(span).await
-}
-
-/// The request counter and latency histogram of each route, method and
-/// status, registered once: building their labelled keys took four string
-/// allocations and two registry lookups per request.
-struct RequestMetrics {
-    service: &'static str,
-    /// By route, then by method and status.
-    handles: RwLock<HashMap<String, ByOutcome>>,
-}
-
-type ByOutcome = HashMap<(Method, StatusCode), RouteMetrics>;
-type RouteMetrics = (Counter, Histogram);
-
-impl RequestMetrics {
-    fn new(service: &'static str) -> Self {
-        Self { service, handles: RwLock::default() }
-    }
-
-    async fn record(&self, request: Request, next: Next) -> Response {
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let method = request.method().clone();
-        let started = Instant::now();
-        let response = next.run(request).await;
-        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        let (requests, duration) = self.handles(route, method, response.status());
-        requests.increment(1);
-        duration.record(started.elapsed().as_secs_f64());
-        response
-    }
-
-    fn handles(&self, route: &str, method: Method, status: StatusCode) -> RouteMetrics {
-        let known = self.handles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(handles) = known.get(route).and_then(|by_outcome| by_outcome.get(&(method.clone(), status))) {
-            return handles.clone();
-        }
-        drop(known);
-        let labels = [
-            ("service", self.service.to_owned()),
-            ("method", method.to_string()),
-            ("route", route.to_owned()),
-            ("status", status.as_u16().to_string()),
-        ];
-        let handles = (
-            metrics::counter!(HTTP_REQUESTS_TOTAL, &labels),
-            metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels),
-        );
-        let mut known = self.handles.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        known.entry(route.to_owned()).or_default().insert((method, status), handles.clone());
-        handles
-    }
+    record_metrics(service, request, next).instrument(span).await
 }
 
 /// Runs the request in a span that continues the caller's W3C trace
@@ -145,6 +91,23 @@ fn request_span(request: &Request) -> tracing::Span {
     let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
     devops_telemetry::continue_trace(&span, &carrier);
     span
+}
+
+async fn record_metrics(service: &'static str, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [
+        ("service", service.to_owned()),
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+    response
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
