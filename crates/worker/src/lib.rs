@@ -37,6 +37,7 @@ use devops_runtime::{Backend, ServiceContext, http, ops};
 use devops_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use handlers::{PullRequestChanged, RepoPushed, TenantCreated};
 
@@ -165,7 +166,17 @@ impl Consumer {
         };
         let span = tracing::info_span!("worker.event", event_type = %event.event_type, event_id = %event.id, tenant = %event.tenant_id);
         devops_telemetry::continue_trace(&span, &event.trace_context);
-        let _entered = span.enter();
+        // Instrumented, never entered: a guard held across an await leaves the
+        // span current on the thread for whatever task runs there next, which
+        // panics once the span has closed.
+        self.dispatch_event(message, &event).instrument(span).await
+    }
+
+    async fn dispatch_event(
+        &self,
+        message: &ReceivedMessage,
+        event: &EventEnvelope,
+    ) -> devops_runtime::Result<Outcome> {
         if self.store.is_processed(event.tenant_id, &event.idempotency_key).await? {
             self.queue.ack(&message.receipt).await?;
             return Ok(Outcome::Duplicate);
@@ -177,7 +188,7 @@ impl Consumer {
         };
         let lock_key = event_lock_key(event.tenant_id, &event.idempotency_key);
         let Some(token) = self.cache.try_lock(&lock_key, self.visibility_timeout).await? else {
-            self.defer(message, &event, BUSY_KEY_DELAY).await?;
+            self.defer(message, event, BUSY_KEY_DELAY).await?;
             return Ok(Outcome::Deferred);
         };
         // Checked again under the lock: the holder may have just finished.
@@ -191,10 +202,10 @@ impl Consumer {
             && let breaker::Admission::Rejected(wait) = self.breakers.admit(name)
         {
             self.cache.unlock(&lock_key, &token).await?;
-            self.defer(message, &event, wait.max(BUSY_KEY_DELAY)).await?;
+            self.defer(message, event, wait.max(BUSY_KEY_DELAY)).await?;
             return Ok(Outcome::Deferred);
         }
-        let result = self.with_heartbeat(message, (&lock_key, &token), handler.handle(&event)).await;
+        let result = self.with_heartbeat(message, (&lock_key, &token), handler.handle(event)).await;
         if let Some(name) = downstream {
             match &result {
                 Ok(()) => self.breakers.succeeded(name),
@@ -203,7 +214,7 @@ impl Consumer {
                 Err(_) => self.breakers.succeeded(name),
             }
         }
-        let outcome = self.settle(message, &event, result).await;
+        let outcome = self.settle(message, event, result).await;
         if let Err(err) = self.cache.unlock(&lock_key, &token).await {
             tracing::warn!(error = %err, "cannot release the event lock; it expires on its own");
         }
