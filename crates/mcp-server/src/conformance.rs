@@ -163,6 +163,15 @@ pub fn is_fixture(name: &str) -> bool {
     tools().iter().any(|t| t.name == name)
 }
 
+/// The fixtures that send the client a request of their own (sampling,
+/// elicitation) while they run: keep this in step with [`call`].
+const ASK_THE_CLIENT: [&str; 4] =
+    ["test_sampling", "test_elicitation", "test_elicitation_sep1034_defaults", "test_elicitation_sep1330_enums"];
+
+pub fn asks_the_client(name: &str) -> bool {
+    ASK_THE_CLIENT.contains(&name)
+}
+
 /// What a multi-round fixture remembers between rounds, sealed in `requestState`.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RoundState {

@@ -28,6 +28,8 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use crate::policy::{Policy, Toolset};
 use crate::registry::{Effect, Registry, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::resources::{self, ContextChange, SessionSubscriptions};
+use crate::session_posts::DirectCalls;
+use crate::session_routes::PeerSlot;
 use crate::{conformance, output, prompts};
 use devops_models::sanitize::sanitize;
 
@@ -165,6 +167,23 @@ fn error_result(err: &ToolError) -> CallToolResult {
     meta.0.insert("devops-mcp/error".into(), serde_json::json!({ "code": err.code, "message": err.message }));
     result.meta = Some(meta);
     result
+}
+
+/// A tool call needs no state of its session's handler (only the shared
+/// services, the request's policy and the session's peer), so one handler
+/// serves the calls of every session beside their services.
+impl DirectCalls for DevopsMcp {
+    fn serves_beside(&self, tool: &str) -> bool {
+        !(self.shared.conformance.is_some() && conformance::asks_the_client(tool))
+    }
+
+    fn call(
+        self: Arc<Self>,
+        request: rmcp::model::ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> futures::future::BoxFuture<'static, Result<rmcp::model::ServerResult, McpError>> {
+        Box::pin(async move { rmcp::Service::handle_request(self.as_ref(), request, context).await })
+    }
 }
 
 impl ServerHandler for DevopsMcp {
@@ -439,6 +458,9 @@ impl ServerHandler for DevopsMcp {
 
     /// A session with a stream open hears when its tenant's tools change.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(slot) = context.extensions.get::<PeerSlot>() {
+            slot.fill(context.peer.clone());
+        }
         let Some(policy) = self.policy_of(&context.extensions) else { return };
         let tenant = policy.principal.tenant_id;
         let mut changes = self.shared.tenant_tools.subscribe();

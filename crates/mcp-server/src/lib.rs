@@ -101,13 +101,16 @@ pub fn app(shared: Arc<Shared>, readiness: ops::Readiness, config: &Config, shut
         allowed_origins: config.mcp.allowed_origins.clone(),
     };
     let sessions = Arc::new(session_routes::InlineSessions::new(session_routes::IDLE_TIMEOUT, http_config.sse_retry));
-    let posts = Arc::new(session_posts::SessionPosts::new(
-        sessions.clone(),
-        http_config.allowed_hosts.clone(),
-        http_config.max_request_body_bytes,
-        http_config.sse_keep_alive,
-        http_config.cancellation_token.clone(),
-    ));
+    let posts = Arc::new(
+        session_posts::SessionPosts::new(
+            sessions.clone(),
+            http_config.allowed_hosts.clone(),
+            http_config.max_request_body_bytes,
+            http_config.sse_keep_alive,
+            http_config.cancellation_token.clone(),
+        )
+        .with_direct_calls(Arc::new(DevopsMcp::new(shared.clone()))),
+    );
     let service =
         Arc::new(StreamableHttpService::new(move || Ok(DevopsMcp::new(shared.clone())), sessions, http_config));
     // axum clones a route's service for every request, and rmcp's carries

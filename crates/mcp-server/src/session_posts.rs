@@ -8,6 +8,14 @@
 //! it hands the parsed request to the session through [`InlineSessions`],
 //! as rmcp would, and writes the events it gets back.
 //!
+//! A tool call is served one step further: its handler runs here, beside
+//! the session's rmcp service, with the session's peer, rather than through
+//! the service's loop and its task per request ([`DirectCalls`]). Its
+//! answer is routed as the service's are, so the stream, its events and
+//! their resumption are the same. Calls that ask the client something
+//! while they run stay with the service: rmcp puts such a request on the
+//! call's own stream only from the service's task (SEP-2260).
+//!
 //! Anything else goes to rmcp untouched, so rmcp's checks stay the only
 //! ones: what is served here is a subset of what rmcp accepts (a Host it
 //! allows, no Origin, plain `Accept` and `Content-Type`, a known
@@ -23,13 +31,17 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
+use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolRequest, ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, JsonRpcMessage, JsonRpcRequest,
-    JsonRpcVersion2_0, ProtocolVersion, RequestId,
+    CallToolRequest, ClientJsonRpcMessage, ClientRequest, ErrorData, GetExtensions, GetMeta, JsonRpcMessage,
+    JsonRpcRequest, JsonRpcVersion2_0, ProtocolVersion, RequestId, ServerResult,
 };
+use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::dns_rebinding;
 use crate::session_routes::{Events, InlineSessions};
@@ -42,9 +54,24 @@ const JSON: &str = "application/json";
 /// What a quiet stream sends, as rmcp's keep-alive does: an empty comment.
 const KEEP_ALIVE: &[u8] = b":\n\n";
 
+/// The handler of the tool calls served beside their session's service.
+pub trait DirectCalls: Send + Sync + 'static {
+    /// Whether a call of `tool` may be served so: not if it asks the client
+    /// something while it runs.
+    fn serves_beside(&self, tool: &str) -> bool;
+
+    /// The call's result, as the session's service would give it.
+    fn call(
+        self: Arc<Self>,
+        request: ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> BoxFuture<'static, Result<ServerResult, ErrorData>>;
+}
+
 /// Serves the requests of live sessions; see the module's documentation.
 pub struct SessionPosts {
     sessions: Arc<InlineSessions>,
+    calls: Option<Arc<dyn DirectCalls>>,
     allowed_hosts: Vec<String>,
     max_body_bytes: usize,
     keep_alive: Option<Duration>,
@@ -61,7 +88,13 @@ impl SessionPosts {
         keep_alive: Option<Duration>,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { sessions, allowed_hosts, max_body_bytes, keep_alive, shutdown }
+        Self { sessions, calls: None, allowed_hosts, max_body_bytes, keep_alive, shutdown }
+    }
+
+    /// Serves the tool calls `calls` allows beside their session's service.
+    pub fn with_direct_calls(mut self, calls: Arc<dyn DirectCalls>) -> Self {
+        self.calls = Some(calls);
+        self
     }
 
     /// The answer to `request`, or `request` back (its body intact) for rmcp.
@@ -81,14 +114,18 @@ impl SessionPosts {
                 return Ok(plain(StatusCode::BAD_REQUEST, "Bad Request: cannot read the request body"));
             }
         };
-        let message = match parse(&bytes) {
+        let request = match parse(&bytes) {
             Ok(JsonRpcMessage::Request(mut request)) if is_plain(&request.request) => {
                 request.request.extensions_mut().insert(parts);
-                JsonRpcMessage::Request(request)
+                request
             }
             _ => return Err(Request::from_parts(parts, Body::from(bytes))),
         };
-        match self.sessions.request_stream(&session, message) {
+        let request = match self.serve_call(&session, request) {
+            Ok(events) => return Ok(self.answer(events).await),
+            Err(request) => request,
+        };
+        match self.sessions.request_stream(&session, JsonRpcMessage::Request(request)) {
             Ok(events) => Ok(self.answer(events).await),
             Err(err) => {
                 tracing::error!(error = %err, "cannot hand a request to its MCP session");
@@ -115,6 +152,44 @@ impl SessionPosts {
             return None;
         }
         text(SESSION_HEADER).map(SessionId::from)
+    }
+
+    /// Starts a tool call beside the session's service, if it may be served
+    /// so; its answer comes on the events returned. Most calls are done at
+    /// their first poll, here; one that waits goes on in a task of its own,
+    /// which outlives the connection as the service's would.
+    #[expect(clippy::result_large_err, reason = "a declined request is moved back once, as `serve` takes it")]
+    fn serve_call(
+        &self,
+        session: &SessionId,
+        request: JsonRpcRequest<ClientRequest>,
+    ) -> Result<Events, JsonRpcRequest<ClientRequest>> {
+        let Some(calls) = &self.calls else { return Err(request) };
+        let ClientRequest::CallToolRequest(call) = &request.request else { return Err(request) };
+        if !calls.serves_beside(&call.params.name) {
+            return Err(request);
+        }
+        let Some((events, call)) = self.sessions.start_call(session, &request) else { return Err(request) };
+        let Some(call) = call else { return Ok(events) }; // refused; the events say why
+        let JsonRpcRequest { id, request: mut tool_call, .. } = request;
+        let mut context = RequestContext::new(id.clone(), call.peer.clone());
+        context.ct = call.cancel.clone();
+        context.meta = std::mem::take(tool_call.get_meta_mut());
+        context.extensions = std::mem::take(tool_call.extensions_mut());
+        let result = calls.clone().call(tool_call, context);
+        let mut served = Box::pin(
+            async move {
+                call.answer(match result.await {
+                    Ok(result) => JsonRpcMessage::response(result, id),
+                    Err(error) => JsonRpcMessage::error(error, Some(id)),
+                });
+            }
+            .in_current_span(),
+        );
+        if (&mut served).now_or_never().is_none() {
+            tokio::spawn(served);
+        }
+        Ok(events)
     }
 
     /// The whole answer if the session gives it within the hold; otherwise

@@ -13,26 +13,32 @@
 //! - every event has an id, and the last [`REPLAY_EVENTS`] of each stream
 //!   are held for a client that resumes with `Last-Event-ID`.
 //!
+//! A tool call can also be served beside the session's service
+//! ([`InlineSessions::start_call`]), with the session's peer: its answer is
+//! routed like the service's, and a cancellation or the session's end
+//! cancels it as rmcp would.
+//!
 //! Channels are unbounded: an answer is never dropped and the session is
 //! never blocked by one slow reader; a request's stream ends with its answer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use rmcp::RoleServer;
 use rmcp::model::{
-    CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ErrorData, GetExtensions, GetMeta,
-    JsonRpcMessage, JsonRpcNotification, Notification, ProgressNotificationParam, ProgressToken, RequestId,
-    ServerJsonRpcMessage, ServerNotification,
+    CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, GetExtensions,
+    GetMeta, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, Notification, ProgressNotificationParam,
+    ProgressToken, RequestId, ServerJsonRpcMessage, ServerNotification,
 };
 use rmcp::service::OriginatingRequestId;
 use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_server::session::{RestoreOutcome, ServerSseMessage, SessionId, SessionManager};
+use rmcp::{Peer, RoleServer};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 /// Events held per stream for `Last-Event-ID`, as rmcp holds them.
 pub const REPLAY_EVENTS: usize = 16;
@@ -89,29 +95,44 @@ impl InlineSessions {
     /// requests made while serving it come on the stream returned.
     pub fn request_stream(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<Events, SessionError> {
         let session = self.find(id)?;
-        let events = {
+        let (events, opened) = {
             let mut routes = session.routes();
-            let (stream, events) = routes.open_request_stream(self.sse_retry);
-            if let JsonRpcMessage::Request(request) = &message {
-                let key = ResourceKey::Request(request.id.clone());
-                if routes.resources.contains_key(&key) {
-                    // Its answer could not be told from the other's: refuse it
-                    // rather than leave one of the two streams hanging.
-                    let message = format!("request id {} is already in use in this session", request.id);
-                    let refusal =
-                        JsonRpcMessage::error(ErrorData::invalid_request(message, None), Some(request.id.clone()));
-                    routes.finish(stream, refusal);
-                    return Ok(events);
-                }
-                routes.bind(key, stream);
-                if let Some(token) = request.request.get_meta().get_progress_token() {
-                    routes.bind(ResourceKey::Progress(token), stream);
-                }
+            match &message {
+                JsonRpcMessage::Request(request) => routes.open_request_stream(request, self.sse_retry),
+                _ => (routes.open_stream(self.sse_retry).1, true),
             }
-            events
         };
-        session.push(message)?;
+        if opened {
+            session.push(message)?;
+        }
         Ok(events)
+    }
+
+    /// Opens the stream of a request that the caller serves itself, beside
+    /// the session's service, as [`Self::request_stream`] would for the
+    /// service. `None` while the session's handler has not yet been given
+    /// its peer; the request then goes to the service. The [`DirectCall`] is
+    /// `None` when the request was refused; its stream carries why.
+    pub fn start_call(
+        &self,
+        id: &SessionId,
+        request: &JsonRpcRequest<ClientRequest>,
+    ) -> Option<(Events, Option<DirectCall>)> {
+        let session = self.find(id).ok()?;
+        let peer = session.peer.0.get()?.clone();
+        let mut routes = session.routes();
+        routes.inbound.as_ref()?; // closed: the service path answers that
+        routes.touched = Instant::now();
+        let (events, opened) = routes.open_request_stream(request, self.sse_retry);
+        if !opened {
+            return Some((events, None));
+        }
+        let request_token = CancellationToken::new();
+        routes.calls.insert(request.id.clone(), request_token.clone());
+        drop(routes);
+        let cancel = request_token.child_token();
+        let call = DirectCall { session, id: request.id.clone(), peer, cancel, answered: false };
+        Some((events, Some(call)))
     }
 
     fn open(&self, id: SessionId) -> SessionTransport {
@@ -119,6 +140,7 @@ impl InlineSessions {
         let session = Arc::new(Session {
             id: id.clone(),
             ready: AtomicBool::new(false),
+            peer: PeerSlot::default(),
             routes: Mutex::new(Routes::new(inbound)),
         });
         self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, session.clone());
@@ -170,13 +192,25 @@ impl SessionManager for InlineSessions {
         self.request_stream(id, message)
     }
 
-    async fn accept_message(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
+    async fn accept_message(&self, id: &SessionId, mut message: ClientJsonRpcMessage) -> Result<(), SessionError> {
         let session = self.find(id)?;
-        if let JsonRpcMessage::Notification(notification) = &message
-            && let ClientNotification::CancelledNotification(cancelled) = &notification.notification
-            && let Some(request_id) = &cancelled.params.request_id
-        {
-            session.routes().release(&ResourceKey::Request(request_id.clone()));
+        if let JsonRpcMessage::Notification(notification) = &mut message {
+            match &notification.notification {
+                ClientNotification::CancelledNotification(cancelled) => {
+                    if let Some(request_id) = &cancelled.params.request_id {
+                        let mut routes = session.routes();
+                        routes.release(&ResourceKey::Request(request_id.clone()));
+                        if let Some(call) = routes.calls.remove(request_id) {
+                            call.cancel();
+                        }
+                    }
+                }
+                // The handler hands its peer over when it sees this.
+                ClientNotification::InitializedNotification(_) => {
+                    notification.notification.extensions_mut().insert(session.peer.clone());
+                }
+                _ => {}
+            }
         }
         session.push(message)
     }
@@ -218,7 +252,52 @@ impl SessionManager for InlineSessions {
 pub struct Session {
     id: SessionId,
     ready: AtomicBool,
+    peer: PeerSlot,
     routes: Mutex<Routes>,
+}
+
+/// Where a session's handler leaves its peer, for the calls served beside
+/// its service. Handed to the handler in the extensions of the session's
+/// `notifications/initialized`.
+#[derive(Clone, Default)]
+pub struct PeerSlot(Arc<OnceLock<Peer<RoleServer>>>);
+
+impl PeerSlot {
+    pub fn fill(&self, peer: Peer<RoleServer>) {
+        // A session has one peer; a second handshake cannot replace it.
+        let _ = self.0.set(peer);
+    }
+}
+
+/// A tool call served beside its session's service: the session's peer
+/// for its progress, a token that the client's cancellation or the
+/// session's end cancels, and the way its answer is routed.
+pub struct DirectCall {
+    session: Arc<Session>,
+    id: RequestId,
+    pub peer: Peer<RoleServer>,
+    pub cancel: CancellationToken,
+    answered: bool,
+}
+
+impl DirectCall {
+    /// Routes the call's answer like one of the service's, unless the
+    /// call was cancelled: rmcp drops a cancelled request's answer too.
+    pub fn answer(mut self, message: ServerJsonRpcMessage) {
+        self.answered = true;
+        self.session.finish_call(&self.id, message);
+    }
+}
+
+impl Drop for DirectCall {
+    /// A call that ends unanswered (its task panicked) must not leave its
+    /// stream hanging.
+    fn drop(&mut self) {
+        if !self.answered {
+            let error = ErrorData::internal_error("the call ended without an answer", None);
+            self.session.finish_call(&self.id, JsonRpcMessage::error(error, Some(self.id.clone())));
+        }
+    }
 }
 
 impl Session {
@@ -235,10 +314,14 @@ impl Session {
         }
     }
 
-    /// Ends the service (its receive sees the channel close) and every stream.
+    /// Ends the service (its receive sees the channel close), the calls
+    /// served beside it, and every stream.
     fn close(&self) {
         let mut routes = self.routes();
         routes.inbound = None;
+        for (_, call) in routes.calls.drain() {
+            call.cancel();
+        }
         routes.streams.clear();
         routes.resources.clear();
         routes.common.reader = None;
@@ -247,27 +330,51 @@ impl Session {
 
     /// Sends a message of the service to the stream that carries it.
     fn deliver(&self, message: ServerJsonRpcMessage) -> Result<(), SessionError> {
+        self.routes().deliver(message)
+    }
+
+    /// A direct call's answer, dropped if the call was cancelled meanwhile;
+    /// its token is cancelled either way, as rmcp's are once answered.
+    fn finish_call(&self, id: &RequestId, message: ServerJsonRpcMessage) {
         let mut routes = self.routes();
-        routes.touched = Instant::now();
+        let Some(call) = routes.calls.remove(id) else {
+            tracing::debug!(%id, "dropping the answer of a cancelled call");
+            return;
+        };
+        call.cancel();
+        if let Err(err) = routes.deliver(message) {
+            tracing::debug!(%id, error = %err, "a call's stream was gone before its answer");
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.routes().touched.elapsed()
+    }
+}
+
+impl Routes {
+    /// Sends a message to the stream that carries it.
+    fn deliver(&mut self, message: ServerJsonRpcMessage) -> Result<(), SessionError> {
+        self.touched = Instant::now();
         let answered = match &message {
             JsonRpcMessage::Response(response) => Some(response.id.clone()),
             JsonRpcMessage::Error(error) => error.id.clone(),
             _ => None,
         };
         if let Some(id) = &answered
-            && let Some(waiting) = routes.handshakes.remove(id)
+            && let Some(waiting) = self.handshakes.remove(id)
         {
             // The caller may have gone; the session then dies unused.
             let _ = waiting.send(message);
             return Ok(());
         }
-        let delivered = match routes.outbound(&message) {
-            Outbound::Request { stream, ends } => match routes.streams.get_mut(&stream) {
+        let delivered = match self.outbound(&message) {
+            Outbound::Request { stream, ends } => match self.streams.get_mut(&stream) {
                 Some(request_stream) => {
                     request_stream.log.push(ServerSseMessage::from_message(message));
-                    if ends && let Some(finished) = routes.streams.remove(&stream) {
+                    if ends && let Some(finished) = self.streams.remove(&stream) {
                         for resource in finished.resources {
-                            routes.resources.remove(&resource);
+                            self.resources.remove(&resource);
                         }
                     }
                     Ok(())
@@ -275,18 +382,14 @@ impl Session {
                 None => Err(SessionError::StreamGone(stream)),
             },
             Outbound::Common => {
-                routes.common.push(ServerSseMessage::from_message(message));
+                self.common.push(ServerSseMessage::from_message(message));
                 Ok(())
             }
         };
         if let Some(id) = answered {
-            routes.release(&ResourceKey::Request(id));
+            self.release(&ResourceKey::Request(id));
         }
         delivered
-    }
-
-    fn idle_for(&self) -> Duration {
-        self.routes().touched.elapsed()
     }
 }
 
@@ -353,6 +456,9 @@ struct Routes {
     /// GET streams opened while another was live.
     idle_streams: Vec<mpsc::UnboundedSender<ServerSseMessage>>,
     handshakes: HashMap<RequestId, oneshot::Sender<ServerJsonRpcMessage>>,
+    /// The calls served beside the service, by request id: their answer
+    /// tokens.
+    calls: HashMap<RequestId, CancellationToken>,
     touched: Instant,
 }
 
@@ -366,12 +472,38 @@ impl Routes {
             common: EventLog::new(None),
             idle_streams: Vec::new(),
             handshakes: HashMap::new(),
+            calls: HashMap::new(),
             touched: Instant::now(),
         }
     }
 
+    /// A request's stream, bound to its answer and progress; `false` when
+    /// its id is already in flight, and the stream then ends at once with
+    /// a refusal.
+    fn open_request_stream(
+        &mut self,
+        request: &JsonRpcRequest<ClientRequest>,
+        sse_retry: Option<Duration>,
+    ) -> (Events, bool) {
+        let (stream, events) = self.open_stream(sse_retry);
+        let key = ResourceKey::Request(request.id.clone());
+        if self.resources.contains_key(&key) {
+            // Its answer could not be told from the other's: refuse it
+            // rather than leave one of the two streams hanging.
+            let message = format!("request id {} is already in use in this session", request.id);
+            let refusal = JsonRpcMessage::error(ErrorData::invalid_request(message, None), Some(request.id.clone()));
+            self.finish(stream, refusal);
+            return (events, false);
+        }
+        self.bind(key, stream);
+        if let Some(token) = request.request.get_meta().get_progress_token() {
+            self.bind(ResourceKey::Progress(token), stream);
+        }
+        (events, true)
+    }
+
     /// A new POST's stream, primed with an event the client can resume from.
-    fn open_request_stream(&mut self, sse_retry: Option<Duration>) -> (u64, Events) {
+    fn open_stream(&mut self, sse_retry: Option<Duration>) -> (u64, Events) {
         self.streams.retain(|_, stream| stream.finished_at.is_none_or(|at| at.elapsed() < FINISHED_STREAM_TTL));
         let id = self.next_stream;
         self.next_stream = self.next_stream.wrapping_add(1);
@@ -590,6 +722,99 @@ mod tests {
                 None => return (ids, false),
             }
         }
+    }
+
+    /// A session whose handler has been given a peer, as the real one is
+    /// when it sees `notifications/initialized`.
+    async fn session_with_peer(sessions: &InlineSessions) -> (SessionId, SessionTransport) {
+        struct Quiet;
+        impl rmcp::ServerHandler for Quiet {}
+        let (id, mut service) = session(sessions).await;
+        let initialized = client(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        sessions.accept_message(&id, initialized).await.expect("initialized");
+        let Some(JsonRpcMessage::Notification(notification)) = service.receive().await else { panic!("initialized") };
+        let slot = notification.notification.extensions().get::<PeerSlot>().expect("the handler is handed a slot");
+        // Any peer will do: these tests only check that one is handed back.
+        let (_, elsewhere) = sessions.create_session().await.expect("session");
+        slot.fill(rmcp::service::serve_directly(Quiet, elsewhere, None).peer().clone());
+        (id, service)
+    }
+
+    fn direct(id: u64, progress_token: &str) -> JsonRpcRequest<ClientRequest> {
+        match call(id, progress_token) {
+            JsonRpcMessage::Request(request) => request,
+            _ => unreachable!("a call is a request"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_direct_call_waits_for_the_sessions_peer_then_is_routed_like_the_services() {
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
+        let (id, _service) = session(&sessions).await;
+        assert!(sessions.start_call(&id, &direct(1, "p1")).is_none(), "no peer yet: the service serves it");
+
+        let (id, mut service) = session_with_peer(&sessions).await;
+        let mut get = sessions.create_standalone_stream(&id).await.expect("GET stream").boxed();
+        let (mut post, call) = sessions.start_call(&id, &direct(7, "p7")).expect("served beside");
+        let call = call.expect("accepted");
+        service.send(progress("p7", 1)).await.expect("progress from the peer");
+        assert_eq!(drain(&mut post), (vec!["0/0".to_owned(), "1/0".to_owned()], false), "priming, progress");
+        call.answer(answer(7));
+        assert_eq!(drain(&mut post), (vec!["2/0".to_owned()], true), "the answer ends the stream");
+        assert!(service.receive().now_or_never().is_none(), "the service never sees the call");
+        assert_eq!(drain(&mut get), (vec![], false));
+    }
+
+    #[tokio::test]
+    async fn a_direct_calls_id_in_flight_is_refused_either_way() {
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
+        let (id, mut service) = session_with_peer(&sessions).await;
+        let (_first, first) = sessions.start_call(&id, &direct(9, "a")).expect("served beside");
+        let mut refused = sessions.create_stream(&id, call(9, "b")).await.expect("POST stream").boxed();
+        assert!(drain(&mut refused).1, "the service's duplicate is refused");
+        let (mut refused, second) = sessions.start_call(&id, &direct(9, "c")).expect("answered here");
+        assert!(second.is_none() && drain(&mut refused).1, "and so is a direct duplicate");
+        assert!(service.receive().now_or_never().is_none());
+        drop(first);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_direct_call_is_cancelled_and_its_late_answer_dropped() {
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
+        let (id, _service) = session_with_peer(&sessions).await;
+        let mut get = sessions.create_standalone_stream(&id).await.expect("GET stream").boxed();
+        let (mut post, call) = sessions.start_call(&id, &direct(5, "p5")).expect("served beside");
+        let call = call.expect("accepted");
+        let cancel = client(json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 5, "reason": "user"}}));
+        sessions.accept_message(&id, cancel).await.expect("cancel");
+        assert!(call.cancel.is_cancelled(), "the handler sees the cancellation");
+        assert!(drain(&mut post).1, "the stream ends");
+        call.answer(answer(5));
+        assert_eq!(drain(&mut get), (vec![], false), "the late answer goes nowhere");
+    }
+
+    #[tokio::test]
+    async fn a_direct_call_ended_unanswered_ends_its_stream_with_an_error() {
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
+        let (id, _service) = session_with_peer(&sessions).await;
+        let (post, call) = sessions.start_call(&id, &direct(6, "p6")).expect("served beside");
+        drop(call);
+        let events = tokio::time::timeout(Duration::from_secs(5), post.collect::<Vec<_>>()).await.expect("ends");
+        let last = events.last().and_then(|event| event.message.as_deref()).expect("a message");
+        let JsonRpcMessage::Error(error) = last else { panic!("an error, not {last:?}") };
+        assert_eq!(error.error.code, rmcp::model::ErrorCode::INTERNAL_ERROR);
+    }
+
+    #[tokio::test]
+    async fn a_closed_session_cancels_its_direct_calls() {
+        let sessions = InlineSessions::new(IDLE_TIMEOUT, Some(RETRY));
+        let (id, _service) = session_with_peer(&sessions).await;
+        let (_post, call) = sessions.start_call(&id, &direct(2, "p2")).expect("served beside");
+        let call = call.expect("accepted");
+        sessions.close_session(&id).await.expect("close");
+        assert!(call.cancel.is_cancelled());
+        assert!(sessions.start_call(&id, &direct(3, "p3")).is_none(), "a gone session serves nothing");
     }
 
     #[tokio::test]

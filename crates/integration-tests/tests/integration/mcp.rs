@@ -1063,6 +1063,10 @@ async fn a_cancelled_tool_call_stops_and_the_session_carries_on() {
         .iter()
         .any(|m| m["id"] == 50 && m["result"]["content"][0]["text"] == "Tool with progress executed successfully");
     assert!(!completed, "the tool ran to completion despite the cancellation: {messages:?}");
+    assert!(
+        messages.iter().any(|m| m["method"] == "notifications/progress" && m["params"]["progressToken"] == "p"),
+        "the call's progress rides its own stream: {messages:?}"
+    );
     let ping = session.request("ping", json!({})).await;
     assert!(ping["result"].is_object(), "the session carries on: {ping}");
 }
