@@ -42,6 +42,11 @@
 #   BENCH_WRK=1          also drive each server's HTTP endpoint with wrk
 #                        (bench/wrk/run.sh, the brief's load generator; Debian
 #                        package `wrk`) at 64 sessions: trivial tool / `echo`
+#   BENCH_WRK_ROUNDS     default 1: with BENCH_WRK=1, this many wrk rounds,
+#                        the servers taking turns in each (a fresh start each);
+#                        the report gives each round's ratio to each peer and
+#                        their median, as this VM's speed drifts by tens of
+#                        percent within minutes
 #   EVERYTHING_VERSION   default 2026.8.31 (npm version of server-everything)
 set -euo pipefail
 export LC_ALL=C
@@ -58,6 +63,7 @@ duration=${BENCH_DURATION:-10}
 warmup=${BENCH_WARMUP:-2}
 idle_sessions=${BENCH_IDLE_SESSIONS:-500}
 skip_load=${BENCH_SKIP_LOAD:-0}
+wrk_rounds=${BENCH_WRK_ROUNDS:-1}
 everything_version=${EVERYTHING_VERSION:-2026.8.31}
 py_spec='mcp==1.30.0'
 
@@ -156,9 +162,12 @@ start_server() {
   port=$(free_port)
   url=http://127.0.0.1:$port/mcp
   log=$work/$name.log
+  rm -f "$log" # the probe reads the key from it: none of an earlier start's
   headers=()
   case $name in
     devops-mcp | devops-mcp-stateless)
+      # A fresh store each start, which prints its bootstrap key.
+      rm -rf "$work/devops-data"
       mkdir -p "$work/devops-data"
       cmd=("$devops_bin" --dev --set "data_dir=$work/devops-data" --set mcp.conformance_fixtures=true
         --set "services.mcp_server.listen=127.0.0.1:$port")
@@ -292,12 +301,16 @@ run_load() {
   fi
 }
 
-# run_wrk NAME TOOL ARGS: one bench/wrk/run.sh run at 64 sessions over
-# Streamable HTTP; appends its JSON line (or an error line).
+# run_wrk NAME ROUND: one bench/wrk/run.sh run at 64 sessions over
+# Streamable HTTP, of the trivial tool or `echo`; appends its JSON line (or
+# an error line).
 run_wrk() {
-  local name=$1 tool=$2 args=$3 key="" line label
+  local name=$1 round=$2 tool=echo args='{"message":"hello"}' key="" line label
+  case $name in devops-mcp*) tool=test_simple_text args='{}' ;; esac
+  echo "   wrk: 64 sessions, $duration s (round $round)" >&2
   [ ${#headers[@]} -eq 0 ] || key=${headers[0]#Authorization: Bearer }
-  label=$(jq -nc --arg s "$name" --arg t "$tool" '{server: $s, kind: "wrk", transport: "http", tool: $t}')
+  label=$(jq -nc --arg s "$name" --arg t "$tool" --argjson r "$round" \
+    '{server: $s, kind: "wrk", round: $r, transport: "http", tool: $t}')
   if line=$(WRK_JSON=1 WRK_KEY=$key WRK_TOOL=$tool WRK_ARGS=$args SESSIONS=64 DURATION=$duration \
     "${pin_client[@]}" bash "$root/bench/wrk/run.sh" "$url" "$server_pid" 2>"$work/wrk.err"); then
     emit "$(jq -c --argjson l "$label" '$l + .' <<<"$line")"
@@ -350,11 +363,7 @@ for name in $servers; do
     rss_after=$(rss_kib "$server_pid")
   fi
   if [ "${BENCH_WRK:-0}" = 1 ]; then
-    echo "   wrk: 64 sessions, $duration s" >&2
-    case $name in
-      devops-mcp*) run_wrk "$name" test_simple_text '{}' ;;
-      *) run_wrk "$name" echo '{"message":"hello"}' ;;
-    esac
+    run_wrk "$name" 1
   fi
   emit "$(jq -nc --arg s "$name" --arg v "$version" --argjson st "$startup_ms" --argjson idle "$rss_idle" \
     --argjson held "$rss_sessions" --argjson hold "$hold_json" --argjson after "$rss_after" \
@@ -369,6 +378,21 @@ for name in $servers; do
   stop_pid "$server_pid"
   server_pid=
 done
+
+# The further wrk rounds: each server afresh, taking turns.
+if [ "${BENCH_WRK:-0}" = 1 ]; then
+  for round in $(seq 2 "$wrk_rounds"); do
+    for name in $servers; do
+      echo "== $name, wrk round $round" >&2
+      if start_server "$name"; then
+        sleep 1
+        run_wrk "$name" "$round"
+      fi
+      stop_pid "$server_pid"
+      server_pid=
+    done
+  done
+fi
 
 # ---- report ----
 echo
@@ -392,11 +416,21 @@ else
 fi
 if [ "${BENCH_WRK:-0}" = 1 ]; then
   echo
-  echo "| server (wrk, HTTP) | tool | sessions | calls/s | p50 ms | p99 ms | non-2xx | server CPU µs per call |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| server (wrk, HTTP) | round | tool | sessions | calls/s | p50 ms | p99 ms | non-2xx | server CPU µs per call |"
+  echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   jq -r 'select(.kind == "wrk") |
-    if .failed then "| \(.server) | \(.tool) | 64 | failed | | | | |"
-    else "| \(.server) | \(.tool) | \(.sessions) | \(.calls_per_sec | . * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.non_2xx) | \(.server_cpu_us_per_call // "n/a") |" end' "$results"
+    if .failed then "| \(.server) | \(.round) | \(.tool) | 64 | failed | | | | |"
+    else "| \(.server) | \(.round) | \(.tool) | \(.sessions) | \(.calls_per_sec | . * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.non_2xx) | \(.server_cpu_us_per_call // "n/a") |" end' "$results"
+  # devops-mcp's calls/s over each peer's in the same round, then the median.
+  jq -rs 'def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+            else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+          def r1: . * 10 | round / 10;
+    [.[] | select(.kind == "wrk" and (.failed | not))] as $runs
+    | ($runs | map(select(.server == "devops-mcp")) | map({key: (.round | tostring), value: .calls_per_sec}) | from_entries) as $ours
+    | [$runs[] | select(.server | startswith("devops-mcp") | not) | select($ours[.round | tostring] != null)
+       | {peer: .server, round, ratio: ($ours[.round | tostring] / .calls_per_sec)}]
+    | group_by(.peer)[]
+    | "devops-mcp / \(.[0].peer) under wrk: median \(map(.ratio) | median | r1)x over \(length) round(s) (\(sort_by(.round) | map(.ratio | r1 | tostring + "x") | join(", ")))"' "$results" | sed '1s/^/\n/'
 fi
 echo
 echo "raw: bench/results/latest.jsonl"
