@@ -162,7 +162,7 @@ start_server() {
   port=$(free_port)
   url=http://127.0.0.1:$port/mcp
   log=$work/$name.log
-  rm -f "$log" # the probe reads the key from it: none of an earlier start's
+  rm -f "$log" # the probe reads the key from it, so an earlier start's must go
   headers=()
   case $name in
     devops-mcp | devops-mcp-stateless)
@@ -387,6 +387,9 @@ if [ "${BENCH_WRK:-0}" = 1 ]; then
       if start_server "$name"; then
         sleep 1
         run_wrk "$name" "$round"
+      else
+        emit "$(jq -nc --arg s "$name" --argjson r "$round" \
+          '{server: $s, kind: "wrk", round: $r, transport: "http", tool: "-", failed: true, error: "did not start"}')"
       fi
       stop_pid "$server_pid"
       server_pid=
