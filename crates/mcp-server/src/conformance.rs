@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolResult, CompleteResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult, JsonObject,
-    LoggingMessageNotificationParam, Prompt, ReadResourceResult, Resource, ResourceTemplate, ResultType, Tool,
+    CallToolResult, CompleteResult, ContentBlock, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult,
+    JsonObject, LoggingMessageNotificationParam, Prompt, ReadResourceResult, Resource, ResourceTemplate, ResultType,
+    Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
@@ -368,8 +369,10 @@ pub async fn call(
     .map(Into::into)
 }
 
+/// A text result, built directly: the load benchmark calls the simplest
+/// fixture, which should cost no more than the peers' `echo`.
 fn text(message: &str) -> Result<CallToolResult, McpError> {
-    content_result(json!([{ "type": "text", "text": message }]), false)
+    Ok(complete!(CallToolResult::success(vec![ContentBlock::text(message)])))
 }
 
 async fn plain_tool(
@@ -379,9 +382,7 @@ async fn plain_tool(
     progress: &Progress,
 ) -> Result<CallToolResult, McpError> {
     match name {
-        "test_simple_text" => {
-            content_result(json!([{ "type": "text", "text": "This is a simple text response for testing." }]), false)
-        }
+        "test_simple_text" => text("This is a simple text response for testing."),
         "test_image_content" => {
             content_result(json!([{ "type": "image", "data": PNG, "mimeType": "image/png" }]), false)
         }
@@ -409,14 +410,14 @@ async fn plain_tool(
                 let _ = context.peer.notify_logging_message(param).await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            content_result(json!([{ "type": "text", "text": "Tool with logging executed successfully" }]), false)
+            text("Tool with logging executed successfully")
         }
         "test_tool_with_progress" => {
             for done in [0, 50, 100] {
                 progress.report(done, Some(100), "working").await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            content_result(json!([{ "type": "text", "text": "Tool with progress executed successfully" }]), false)
+            text("Tool with progress executed successfully")
         }
         "test_error_handling" => content_result(
             json!([{ "type": "text", "text": "This tool intentionally returns an error for testing" }]),
@@ -433,11 +434,11 @@ async fn plain_tool(
                 .create_message(params)
                 .await
                 .map_err(|e| McpError::internal_error(format!("sampling failed: {e}"), None))?;
-            let text = serde_json::to_value(&answer.message.content)
+            let reply = serde_json::to_value(&answer.message.content)
                 .ok()
                 .and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_default();
-            content_result(json!([{ "type": "text", "text": format!("LLM response: {text}") }]), false)
+            text(&format!("LLM response: {reply}"))
         }
         "test_elicitation" => {
             let message = arguments.get("message").and_then(Value::as_str).unwrap_or("Please provide your information");
@@ -505,7 +506,7 @@ async fn elicit(
         .await
         .map_err(|e| McpError::internal_error(format!("elicitation failed: {e}"), None))?;
     let answer = serde_json::to_value(&answer).unwrap_or_default();
-    content_result(json!([{ "type": "text", "text": format!("Elicitation result: {answer}") }]), false)
+    text(&format!("Elicitation result: {answer}"))
 }
 
 pub fn resources() -> Result<Vec<Resource>, McpError> {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::http::request::Parts;
 use devops_adapters::blob::BlobStore;
 use devops_adapters::cache::Cache;
-use devops_models::{AuditOutcome, NewAuditEntry};
+use devops_models::{AuditOutcome, NewAuditEntry, Principal};
 use devops_store::Store;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
@@ -102,7 +102,12 @@ impl DevopsMcp {
     }
 
     fn policy(&self, context: &RequestContext<RoleServer>) -> Result<Policy, McpError> {
-        self.policy_of(&context.extensions).ok_or_else(|| McpError::invalid_request("unauthenticated", None))
+        self.policy_of(&context.extensions).ok_or_else(unauthenticated)
+    }
+
+    /// The request's principal, which only authentication puts there.
+    fn principal(extensions: &rmcp::model::Extensions) -> Result<&Principal, McpError> {
+        extensions.get::<Parts>().and_then(|parts| parts.extensions.get::<Principal>()).ok_or_else(unauthenticated)
     }
 
     /// The request's policy, with the tools its tenant switched off.
@@ -152,6 +157,10 @@ pub fn capped_result(capped: output::Capped, structured: Option<serde_json::Valu
         }
     }
     result
+}
+
+fn unauthenticated() -> McpError {
+    McpError::invalid_request("unauthenticated", None)
 }
 
 /// A tool error: the text names the code. The code also travels in `_meta`,
@@ -242,11 +251,12 @@ impl ServerHandler for DevopsMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let policy = self.policy(&context)?;
         let name = request.name.to_string();
         if let Some(fixtures) = &self.shared.conformance
             && conformance::is_fixture(&name)
         {
+            // The fixtures need an authenticated caller, not its policy.
+            Self::principal(&context.extensions)?;
             let progress = Progress { peer: context.peer.clone(), token: context.meta.get_progress_token() };
             // Boxed: the fixtures' future is large, and inline it would size
             // (and be copied with) every call's future.
@@ -255,6 +265,7 @@ impl ServerHandler for DevopsMcp {
                 () = context.ct.cancelled() => Ok(error_result(&cancelled()).into()),
             };
         }
+        let policy = self.policy(&context)?;
         let Some(spec) = self.shared.registry.get(&name, &policy) else {
             return Err(McpError::invalid_params(format!("unknown tool: {name}"), None));
         };

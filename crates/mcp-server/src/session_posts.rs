@@ -194,10 +194,29 @@ impl SessionPosts {
 
     /// The whole answer if the session gives it within the hold; otherwise
     /// the stream, kept alive while it is quiet, ending at shutdown.
-    async fn answer(&self, events: Events) -> Response<Body> {
-        let gathered =
-            whole_answer::gather_events(events.map(|event| Ok::<_, Infallible>(encode(&event))), whole_answer::HOLD)
-                .await;
+    async fn answer(&self, mut events: Events) -> Response<Body> {
+        // Most answers are all there already: those are encoded into one
+        // buffer, with no timer and no frame of their own.
+        let mut ready = Vec::with_capacity(512);
+        let ended = loop {
+            match events.next().now_or_never() {
+                Some(Some(event)) => {
+                    encode_into(&mut ready, &event);
+                    if asks_or_tells(&event) {
+                        break false; // it must not wait for the rest
+                    }
+                }
+                Some(None) => break true,
+                None => break false,
+            }
+        };
+        let gathered = if ended {
+            Gathered::Whole(Bytes::from(ready))
+        } else {
+            let ready = (!ready.is_empty()).then(|| Bytes::from(ready));
+            let events = futures::stream::iter(ready).chain(events.map(|event| encode(&event)));
+            whole_answer::gather_events(events.map(Ok::<_, Infallible>), whole_answer::HOLD).await
+        };
         let body = match gathered {
             Gathered::Whole(bytes) => Body::from(bytes),
             Gathered::Streaming { held, rest } => {
@@ -279,9 +298,15 @@ fn essence(media_type: &str) -> &str {
 /// One event as an SSE frame, laid out as rmcp writes it.
 fn encode(event: &ServerSseMessage) -> Bytes {
     let mut frame = Vec::with_capacity(256);
+    encode_into(&mut frame, event);
+    frame.into()
+}
+
+fn encode_into(frame: &mut Vec<u8>, event: &ServerSseMessage) {
+    use std::io::Write as _;
     frame.extend_from_slice(b"data: ");
     if let Some(message) = &event.message {
-        serde_json::to_writer(&mut frame, message.as_ref()).expect("a server message is JSON");
+        serde_json::to_writer(&mut *frame, message.as_ref()).expect("a server message is JSON");
     }
     frame.push(b'\n');
     if let Some(id) = &event.event_id {
@@ -290,10 +315,18 @@ fn encode(event: &ServerSseMessage) -> Bytes {
         frame.push(b'\n');
     }
     if let Some(retry) = event.retry {
-        frame.extend_from_slice(format!("retry: {}\n", retry.as_millis()).as_bytes());
+        writeln!(frame, "retry: {}", retry.as_millis()).expect("writing to memory");
     }
     frame.push(b'\n');
-    frame.into()
+}
+
+/// Whether an event carries a request for the client or a notification:
+/// news that is sent at once rather than held with the answer.
+fn asks_or_tells(event: &ServerSseMessage) -> bool {
+    event
+        .message
+        .as_deref()
+        .is_some_and(|message| matches!(message, JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_)))
 }
 
 /// `frames`, with an empty comment after every `every` without one.

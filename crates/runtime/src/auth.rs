@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -53,6 +53,7 @@ pub struct Authenticator {
     /// base URL, or empty to derive it from the request's Host.
     resource_metadata: Option<String>,
     decoded: Arc<DecodedCredentials>,
+    touches: Arc<TouchClaims>,
 }
 
 /// Each key's cached record as last decoded. The cache stays the source of
@@ -61,7 +62,7 @@ pub struct Authenticator {
 #[derive(Default)]
 struct DecodedCredentials(std::sync::Mutex<HashMap<String, (Vec<u8>, ApiKeyCredential)>>);
 
-/// Bounds the memory a flood of distinct keys can take; past it the table
+/// Bounds the memory a flood of distinct keys can take; past it a table
 /// starts again.
 const MAX_DECODED: usize = 10_000;
 
@@ -82,6 +83,28 @@ impl DecodedCredentials {
     }
 }
 
+/// When this process last went for each key's last-use write. While a
+/// key's cached record still shows it unused (a new key, or within the
+/// cache's lag) the write's lock is then sought once per interval, not on
+/// every request, which with Redis is a round trip each.
+#[derive(Default)]
+struct TouchClaims(std::sync::Mutex<HashMap<uuid::Uuid, Instant>>);
+
+impl TouchClaims {
+    /// Whether this process should go for the key's write now.
+    fn claim(&self, key: uuid::Uuid, now: Instant) -> bool {
+        let mut claims = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if claims.get(&key).is_some_and(|at| now.duration_since(*at) < TOUCH_INTERVAL) {
+            return false;
+        }
+        if claims.len() >= MAX_DECODED {
+            claims.clear();
+        }
+        claims.insert(key, now);
+        true
+    }
+}
+
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, cache: Arc<dyn Cache>, auth: &devops_config::AuthConfig) -> Self {
         let jwt = (!auth.jwt.jwks_url.is_empty()).then(|| Arc::new(JwtVerifier::new(auth.jwt.clone())));
@@ -92,6 +115,7 @@ impl Authenticator {
             jwt,
             resource_metadata: None,
             decoded: Arc::default(),
+            touches: Arc::default(),
         }
     }
 
@@ -189,7 +213,10 @@ impl Authenticator {
         // The cached record's `last_used_at` lags the store by up to the cache
         // TTL, so a lock held for the interval makes it one write per interval
         // across every replica, not one per request.
-        if stale && let Ok(Some(_)) = self.cache.try_lock(&touch_key(&key.id), TOUCH_INTERVAL).await {
+        if stale
+            && self.touches.claim(key.id, Instant::now())
+            && let Ok(Some(_)) = self.cache.try_lock(&touch_key(&key.id), TOUCH_INTERVAL).await
+        {
             let store = self.store.clone();
             tokio::spawn(async move {
                 if let Err(err) = store.touch_api_key(key.tenant_id, key.id, now).await {
@@ -287,6 +314,17 @@ mod tests {
         assert_eq!(bearer_token(&headers), None);
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn a_key_s_use_is_claimed_once_per_interval() {
+        let claims = TouchClaims::default();
+        let key = uuid::Uuid::now_v7();
+        let start = Instant::now();
+        assert!(claims.claim(key, start));
+        assert!(!claims.claim(key, start + Duration::from_secs(1)), "claimed within the interval");
+        assert!(claims.claim(uuid::Uuid::now_v7(), start), "another key is claimed on its own");
+        assert!(claims.claim(key, start + TOUCH_INTERVAL), "claimed again once the interval is over");
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! HTTP plumbing shared by the services: JSON extraction with coded errors,
 //! common layers, request metrics and graceful serving.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use devops_errors::{ApiError, ErrorCode};
+use metrics::{Counter, Histogram};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -56,22 +59,36 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 /// containment and per-route metrics.
 pub fn with_common_layers(router: Router, service: &'static str, max_body_bytes: usize) -> Router {
     devops_telemetry::prometheus();
+    let metrics = Arc::new(RequestMetrics::new(service));
+    // One layer for all three: axum wraps every route in a box per layer,
+    // and clones each box on every request.
+    let common = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn(move |req, next| observe(metrics.clone(), req, next)))
+        .layer(CatchPanicLayer::custom(|_| ApiError::new(ErrorCode::Internal, "internal error").into_response()))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
         })
-        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| ApiError::new(ErrorCode::Internal, "internal error").into_response()))
-        // One layer for both: each costs a boxed clone and future per request.
-        .layer(middleware::from_fn(move |req, next| observe(service, req, next)))
+        .layer(common)
 }
 
 /// Runs the request in its trace span and records its metrics.
-async fn observe(service: &'static str, request: Request, next: Next) -> Response {
+async fn observe(metrics: Arc<RequestMetrics>, request: Request, next: Next) -> Response {
     use tracing::Instrument;
     let span = request_span(&request);
-    record_metrics(service, request, next).instrument(span).await
+    async move {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = request.method().clone();
+        let started = Instant::now();
+        let response = next.run(request).await;
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        metrics.record(route, &method, response.status(), started.elapsed());
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs the request in a span that continues the caller's W3C trace
@@ -93,21 +110,61 @@ fn request_span(request: &Request) -> tracing::Span {
     span
 }
 
-async fn record_metrics(service: &'static str, request: Request, next: Next) -> Response {
-    let route =
-        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let labels = [
-        ("service", service.to_owned()),
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
-    response
+/// One service's request metrics, with each label set's handles kept: the
+/// recorder's own lookup builds, hashes and compares the four labels on
+/// every request.
+struct RequestMetrics {
+    service: &'static str,
+    handles: RwLock<Handles>,
+}
+
+/// Handles by route, then method and status.
+#[derive(Default)]
+struct Handles {
+    by_route: HashMap<String, Vec<(Method, StatusCode, Counter, Histogram)>>,
+    len: usize,
+}
+
+/// Bounds the label sets kept; past it (a flood of odd methods) the
+/// recorder's lookup serves them.
+const MAX_KEPT_LABEL_SETS: usize = 512;
+
+impl RequestMetrics {
+    fn new(service: &'static str) -> Self {
+        Self { service, handles: RwLock::default() }
+    }
+
+    fn record(&self, route: &str, method: &Method, status: StatusCode, took: Duration) {
+        let seconds = took.as_secs_f64();
+        {
+            let handles = self.handles.read().unwrap_or_else(PoisonError::into_inner);
+            let kept =
+                handles.by_route.get(route).and_then(|sets| sets.iter().find(|set| set.0 == method && set.1 == status));
+            if let Some((_, _, counter, histogram)) = kept {
+                counter.increment(1);
+                histogram.record(seconds);
+                return;
+            }
+        }
+        let labels = [
+            ("service", self.service.to_owned()),
+            ("method", method.to_string()),
+            ("route", route.to_owned()),
+            ("status", status.as_u16().to_string()),
+        ];
+        let counter = metrics::counter!(HTTP_REQUESTS_TOTAL, &labels);
+        let histogram = metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels);
+        counter.increment(1);
+        histogram.record(seconds);
+        let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+        if handles.len < MAX_KEPT_LABEL_SETS {
+            let sets = handles.by_route.entry(route.to_owned()).or_default();
+            if !sets.iter().any(|set| set.0 == method && set.1 == status) {
+                sets.push((method.clone(), status, counter, histogram));
+                handles.len += 1;
+            }
+        }
+    }
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {

@@ -8,6 +8,8 @@
 //! - Metrics go to one process-wide Prometheus recorder, rendered by each
 //!   service's `/metrics`.
 
+mod json_fields;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -87,9 +89,7 @@ pub fn init(service: &str, config: &TelemetryConfig, env: &TelemetryEnv) -> Resu
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned())));
 
     let (json, text) = match config.log_format {
-        LogFormat::Json => {
-            (Some(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false)), None)
-        }
+        LogFormat::Json => (Some(json_fields::json_layer()), None),
         LogFormat::Text => (None, Some(tracing_subscriber::fmt::layer())),
     };
     tracing_subscriber::registry()
