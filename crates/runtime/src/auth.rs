@@ -60,21 +60,21 @@ pub struct Authenticator {
 /// truth: a record that changed (revoked, rotated, expired from the cache)
 /// is read again; only bytes seen before skip the JSON.
 #[derive(Default)]
-struct DecodedCredentials(std::sync::Mutex<HashMap<String, (Vec<u8>, ApiKeyCredential)>>);
+struct DecodedCredentials(std::sync::Mutex<HashMap<String, (Vec<u8>, Arc<ApiKeyCredential>)>>);
 
 /// Bounds the memory a flood of distinct keys can take; past it a table
 /// starts again.
 const MAX_DECODED: usize = 10_000;
 
 impl DecodedCredentials {
-    fn decode(&self, cache_key: &str, bytes: Vec<u8>) -> Option<ApiKeyCredential> {
+    fn decode(&self, cache_key: &str, bytes: Vec<u8>) -> Option<Arc<ApiKeyCredential>> {
         let mut decoded = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((seen, credential)) = decoded.get(cache_key)
             && *seen == bytes
         {
             return Some(credential.clone());
         }
-        let credential: ApiKeyCredential = serde_json::from_slice(&bytes).ok()?;
+        let credential: Arc<ApiKeyCredential> = Arc::new(serde_json::from_slice(&bytes).ok()?);
         if decoded.len() >= MAX_DECODED {
             decoded.clear();
         }
@@ -149,7 +149,7 @@ impl Authenticator {
 
     /// The key's record, from the cache or the store. A cache failure only
     /// costs a store read.
-    async fn credential(&self, parsed: &ParsedApiKey) -> Result<Option<ApiKeyCredential>, ApiError> {
+    async fn credential(&self, parsed: &ParsedApiKey) -> Result<Option<Arc<ApiKeyCredential>>, ApiError> {
         let cache_key = cache_key(&parsed.prefix());
         match self.cache.get(&cache_key).await {
             Ok(Some(bytes)) => {
@@ -169,7 +169,7 @@ impl Authenticator {
         {
             tracing::warn!(error = %err, "cannot cache api key");
         }
-        Ok(credential)
+        Ok(credential.map(Arc::new))
     }
 
     async fn dev_principal(&self) -> Result<Principal, ApiError> {
@@ -201,7 +201,7 @@ impl Authenticator {
         };
         let credential = self.credential(&parsed).await?;
         let credential = credential.filter(|c| parsed.matches_hash(&c.hash)).ok_or_else(invalid)?;
-        let key = credential.key;
+        let key = &credential.key;
         let now = Utc::now();
         if key.is_revoked() {
             return Err(ApiError::new(ErrorCode::RevokedApiKey, "the API key has been revoked"));
@@ -217,14 +217,14 @@ impl Authenticator {
             && self.touches.claim(key.id, Instant::now())
             && let Ok(Some(_)) = self.cache.try_lock(&touch_key(&key.id), TOUCH_INTERVAL).await
         {
-            let store = self.store.clone();
+            let (store, tenant_id, key_id) = (self.store.clone(), key.tenant_id, key.id);
             tokio::spawn(async move {
-                if let Err(err) = store.touch_api_key(key.tenant_id, key.id, now).await {
+                if let Err(err) = store.touch_api_key(tenant_id, key_id, now).await {
                     tracing::warn!(error = %err, "cannot record api key use");
                 }
             });
         }
-        Ok(Principal { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes })
+        Ok(Principal { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes.clone() })
     }
 }
 
