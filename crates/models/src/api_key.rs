@@ -175,7 +175,8 @@ impl ParsedApiKey {
     /// Constant-time comparison against a stored hash.
     pub fn matches_hash(&self, stored_hash: &str) -> bool {
         let mut hex = [0u8; 64];
-        hex::encode_to_slice(Sha256::digest(self.token.as_bytes()), &mut hex).expect("a SHA-256 digest is 64 hex digits");
+        hex::encode_to_slice(Sha256::digest(self.token.as_bytes()), &mut hex)
+            .expect("a SHA-256 digest is 64 hex digits");
         hex.as_slice().ct_eq(stored_hash.as_bytes()).into()
     }
 }
