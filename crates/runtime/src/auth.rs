@@ -60,7 +60,10 @@ pub struct Authenticator {
 /// truth: a record that changed (revoked, rotated, expired from the cache)
 /// is read again; only bytes seen before skip the JSON.
 #[derive(Default)]
-struct DecodedCredentials(std::sync::Mutex<HashMap<String, (Vec<u8>, Arc<ApiKeyCredential>)>>);
+struct DecodedCredentials(std::sync::Mutex<HashMap<String, Decoded>>);
+
+/// A cached record's bytes and what they decode to.
+type Decoded = (Vec<u8>, Arc<ApiKeyCredential>);
 
 /// Bounds the memory a flood of distinct keys can take; past it a table
 /// starts again.
