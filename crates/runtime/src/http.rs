@@ -115,15 +115,11 @@ fn request_span(request: &Request) -> tracing::Span {
 /// every request.
 struct RequestMetrics {
     service: &'static str,
-    handles: RwLock<Handles>,
+    /// By route, then method and status.
+    kept: RwLock<HashMap<String, Vec<LabelSet>>>,
 }
 
-/// Handles by route, then method and status.
-#[derive(Default)]
-struct Handles {
-    by_route: HashMap<String, Vec<(Method, StatusCode, Counter, Histogram)>>,
-    len: usize,
-}
+type LabelSet = (Method, StatusCode, Counter, Histogram);
 
 /// Bounds the label sets kept; past it (a flood of odd methods) the
 /// recorder's lookup serves them.
@@ -131,18 +127,19 @@ const MAX_KEPT_LABEL_SETS: usize = 512;
 
 impl RequestMetrics {
     fn new(service: &'static str) -> Self {
-        Self { service, handles: RwLock::default() }
+        Self { service, kept: RwLock::default() }
     }
 
     fn record(&self, route: &str, method: &Method, status: StatusCode, took: Duration) {
         let seconds = took.as_secs_f64();
+        let find = |sets: &[LabelSet]| sets.iter().position(|set| set.0 == method && set.1 == status);
         {
-            let handles = self.handles.read().unwrap_or_else(PoisonError::into_inner);
-            let kept =
-                handles.by_route.get(route).and_then(|sets| sets.iter().find(|set| set.0 == method && set.1 == status));
-            if let Some((_, _, counter, histogram)) = kept {
-                counter.increment(1);
-                histogram.record(seconds);
+            let kept = self.kept.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(sets) = kept.get(route)
+                && let Some(at) = find(sets)
+            {
+                sets[at].2.increment(1);
+                sets[at].3.record(seconds);
                 return;
             }
         }
@@ -156,12 +153,13 @@ impl RequestMetrics {
         let histogram = metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels);
         counter.increment(1);
         histogram.record(seconds);
-        let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
-        if handles.len < MAX_KEPT_LABEL_SETS {
-            let sets = handles.by_route.entry(route.to_owned()).or_default();
-            if !sets.iter().any(|set| set.0 == method && set.1 == status) {
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        // Only label sets not kept get here: new ones, and past the bound
+        // (at most 512 to count) the rare odd one.
+        if kept.values().map(Vec::len).sum::<usize>() < MAX_KEPT_LABEL_SETS {
+            let sets = kept.entry(route.to_owned()).or_default();
+            if find(sets).is_none() {
                 sets.push((method.clone(), status, counter, histogram));
-                handles.len += 1;
             }
         }
     }
